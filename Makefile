@@ -1,0 +1,75 @@
+# Lightship: the two commands are `make run` and `make test`; each does its own set-up.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCAL_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
+CLUSTER_BIN := $(shell source hack/cluster/versions.sh && echo "$$CLUSTER_BIN")
+# Commands that talk to "the current cluster" use KUBECONFIG when it is set, else the local one.
+export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
+KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
+CRD := crds/lightship.dev_containerservicedeployments.yaml
+
+.PHONY: help venv system-deps cluster-binaries cluster cluster-down lint unit test install deploy run crd bench
+
+help:
+	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
+	@echo "make test         lint, unit and integration tests on the local cluster"
+	@echo "make cluster      start or reuse the local cluster; make cluster-down stops it"
+	@echo "make install      apply the CRD to the current cluster"
+	@echo "make deploy       apply manifests/ (the operator in the cluster)"
+	@echo "make bench        the benchmarks"
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "Python >= 3.11 is needed (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+system-deps:
+	hack/system-deps.sh
+
+cluster-binaries:
+	hack/cluster/build.sh >/dev/null
+
+cluster:
+	hack/cluster/cluster.sh up
+
+cluster-down:
+	hack/cluster/cluster.sh down
+
+lint: venv
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/mypy
+
+crd: venv
+	$(BIN)/lightship crd > $(CRD)
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+test: venv system-deps cluster-binaries lint
+	$(BIN)/pytest
+
+install:
+	$(KUBECTL) apply --server-side --force-conflicts -f $(CRD)
+	$(KUBECTL) wait --for condition=established --timeout=60s -f $(CRD)
+
+deploy:
+	$(KUBECTL) apply -k manifests/
+
+run: venv
+	@if [[ "$$KUBECONFIG" == "$(LOCAL_KUBECONFIG)" ]]; then $(MAKE) --no-print-directory cluster; fi
+	$(MAKE) --no-print-directory install
+	$(BIN)/lightship run
+
+bench: venv cluster-binaries
+	$(BIN)/python bench/run.py

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The local cluster: real kube-apiserver, etcd, kube-controller-manager and kube-scheduler built
+# from their Go modules (build.sh), run by kwokctl's binary runtime, with kwok simulating two nodes.
+#
+#   cluster.sh up     start the cluster, or reuse a healthy one; a broken one is replaced
+#   cluster.sh down   stop it and remove its state
+#
+# State lives in .cluster/ of the checkout (git-ignored); the kubeconfig is .cluster/kubeconfig.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+state="$root/.cluster"
+kubeconfig="$state/kubeconfig"
+name=lightship
+export KWOK_WORKDIR="$state/kwok"
+
+say() { echo "cluster: $*" >&2; }
+fail() { say "$*"; exit 1; }
+
+source "$here/versions.sh"
+bin="$CLUSTER_BIN"
+# kwokctl finds kubectl on PATH to wait for the API; without it kwokctl would try to download one.
+export PATH="$bin:$PATH"
+kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
+
+healthy() {
+  [[ -f "$kubeconfig" ]] && kc get --raw=/readyz >/dev/null 2>&1 \
+    && [[ $(kc get nodes -l type=kwok --no-headers 2>/dev/null | grep -cw Ready) -ge 2 ]]
+}
+
+known() { kwokctl get clusters 2>/dev/null | grep -qx "$name"; }
+
+wait_ready() { # seconds
+  local deadline=$((SECONDS + $1))
+  until kc get --raw=/readyz >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+}
+
+add_nodes() {
+  kc apply -f "$here/nodes.yaml" >/dev/null
+  kc wait --for=condition=Ready node -l type=kwok --timeout=120s >/dev/null \
+    || fail "the simulated nodes did not become Ready; see $KWOK_WORKDIR/clusters/$name/logs/kwok-controller.log"
+}
+
+# kwok's default stages (node initialisation and heartbeat, pod ready/complete/delete) are read from
+# the pinned kwok module rather than copied: a config that holds any Stage replaces the defaults.
+config() {
+  local kwok_dir
+  kwok_dir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) \
+    || fail "could not locate the kwok module: run 'cd hack/cluster/kwok && go mod download'"
+  cat "$here/kwokctl.yaml"
+  for stage in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+               pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n'
+    cat "$kwok_dir/kustomize/stage/$stage"
+  done
+  printf -- '---\n'
+  cat "$here/stages/simulated-failures.yaml"
+}
+
+up() {
+  "$here/build.sh" >/dev/null
+  mkdir -p "$state"
+  if healthy; then
+    say "reusing the running cluster ($kubeconfig)"
+    return
+  fi
+  if known; then
+    say "found a cluster that is not healthy; trying to start it"
+    if kwokctl start cluster --name "$name" >&2 && wait_ready 60; then
+      add_nodes
+      if healthy; then say "restarted ($kubeconfig)"; return; fi
+    fi
+    say "replacing the broken cluster"
+    kwokctl delete cluster --name "$name" >&2 || true
+  fi
+  rm -f "$kubeconfig"
+  config >"$state/kwokctl.yaml"
+  local start=$SECONDS
+  kwokctl create cluster --name "$name" --config "$state/kwokctl.yaml" --kubeconfig "$kubeconfig" \
+    --kube-apiserver-binary "$bin/kube-apiserver" \
+    --kube-controller-manager-binary "$bin/kube-controller-manager" \
+    --kube-scheduler-binary "$bin/kube-scheduler" \
+    --kwok-controller-binary "$bin/kwok" \
+    --etcd-binary "$bin/etcd" \
+    --timeout 5m --wait 2m >&2 \
+    || fail "kwokctl could not create the cluster; logs: $KWOK_WORKDIR/clusters/$name/logs/"
+  add_nodes
+  healthy || fail "the cluster started but is not healthy; logs: $KWOK_WORKDIR/clusters/$name/logs/"
+  say "up in $((SECONDS - start)) s; export KUBECONFIG=$kubeconfig"
+}
+
+down() {
+  if [[ -x "$bin/kwokctl" ]] && known; then kwokctl delete cluster --name "$name" >&2; fi
+  rm -rf "$state"
+  say "down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

@@ -1,0 +1,8 @@
+# The pinned versions of the local cluster; the Go modules beside this file must agree.
+# Kubernetes: the newest of v1.37.2 / v1.36.3 / v1.35.4 that builds here (v1.37.2 does).
+KUBE_VERSION=1.37.2
+ETCD_VERSION=3.6.16
+KWOK_VERSION=0.8.0
+GO_MIN=1.26
+CLUSTER_VERSIONS="k8s-v${KUBE_VERSION}-etcd-v${ETCD_VERSION}-kwok-v${KWOK_VERSION}"
+CLUSTER_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/${CLUSTER_VERSIONS}/bin"

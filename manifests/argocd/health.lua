@@ -1,0 +1,78 @@
+-- Argo CD health check for lightship.dev/ContainerServiceDeployment.
+-- Argo CD runs it (gopher-lua, Lua 5.1) with the object as `obj` and reads `status` and
+-- `message` from the table it returns. Numbers come from JSON as floats, so they are formatted
+-- with %d and never concatenated, which would print "7.0" in Lua 5.3+.
+local hs = {}
+local status = obj.status
+
+if status == nil or status.state == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to report a status"
+  return hs
+end
+
+-- A status written for an older spec says nothing about the spec Argo CD just applied.
+if status.observedGeneration ~= obj.metadata.generation then
+  hs.status = "Progressing"
+  hs.message = string.format("Waiting for the operator to observe generation %d",
+    obj.metadata.generation)
+  return hs
+end
+
+local function serving()
+  if status.currentDeployment == nil then
+    return "no version serves"
+  end
+  return string.format("version %d still serves", status.currentDeployment.version)
+end
+
+-- versions is newest first. A failed newest version is Degraded even while an older one still
+-- serves: the spec in Git is not what runs.
+local newest = status.versions and status.versions[1]
+if newest ~= nil and newest.state == "Failed" then
+  local message = string.format("Version %d failed", newest.version)
+  if newest.reason ~= nil then
+    message = message .. " (" .. newest.reason .. ")"
+  end
+  if newest.message ~= nil then
+    message = message .. ": " .. newest.message
+  end
+  hs.status = "Degraded"
+  hs.message = message .. "; " .. serving()
+  return hs
+end
+
+if status.nextDeployment ~= nil or status.state == "Deploying" then
+  local activating = status.nextDeployment or newest
+  hs.status = "Progressing"
+  if activating == nil then
+    hs.message = "A version is activating; " .. serving()
+  else
+    hs.message = string.format("Version %d is activating; ", activating.version) .. serving()
+  end
+  return hs
+end
+
+if status.state == "Running" and newest ~= nil and newest.state == "Active" then
+  hs.status = "Healthy"
+  hs.message = string.format("Version %d is active", newest.version)
+  if status.url ~= nil then
+    hs.message = hs.message .. " at " .. status.url
+  end
+  return hs
+end
+
+if status.state == "Running" or status.state == "Ready" then
+  -- Between two status writes of the operator: the newest version is not active yet.
+  hs.status = "Progressing"
+  if newest == nil then
+    hs.message = "No deployment version yet"
+  else
+    hs.message = string.format("Version %d is %s", newest.version, newest.state)
+  end
+  return hs
+end
+
+hs.status = "Unknown"
+hs.message = "Unknown state " .. tostring(status.state)
+return hs
