@@ -1,0 +1,222 @@
+"""Renders a service's spec into the manifests the operator makes (DESIGN §4). Pure: no I/O."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from lightship import GROUP, KIND, VERSION
+from lightship.api import Container, ContainerServiceSpec, Port, Protocol
+from lightship.settings import Settings
+
+Manifest = dict[str, Any]
+
+MANAGED_BY = "lightship"
+NAME_LABEL = "app.kubernetes.io/name"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+SERVICE_LABEL = f"{GROUP}/service"
+VERSION_LABEL = f"{GROUP}/version"
+# The generation a ControllerRevision was made from: maps spec generations to versions.
+GENERATION_ANNOTATION = f"{GROUP}/generation"
+
+
+def labels(service: str, version: int | None = None) -> dict[str, str]:
+    result = {NAME_LABEL: service, MANAGED_BY_LABEL: MANAGED_BY, SERVICE_LABEL: service}
+    if version is not None:
+        result[VERSION_LABEL] = str(version)
+    return result
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """The reference that makes the object's children garbage-collected with it."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def service_id(uid: str) -> str:
+    """A random-looking, stable identifier of the object for its public host name."""
+    digest = hashlib.sha256(uid.encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:12]
+
+
+def public_host(service: str, uid: str, settings: Settings) -> str:
+    return f"{service}.{service_id(uid)}.{settings.region}.{settings.base_domain}"
+
+
+def public_url(service: str, uid: str, settings: Settings) -> str:
+    return f"https://{public_host(service, uid, settings)}/"
+
+
+def private_domain(service: str, namespace: str) -> str:
+    return f"{service}.{namespace}.svc.cluster.local"
+
+
+def pod_name(service: str, version: int, index: int) -> str:
+    return f"{service}-v{version}-{index}"
+
+
+def revision_name(service: str, version: int) -> str:
+    return f"{service}-v{version}"
+
+
+def _metadata(name: str, service: str, uid: str, version: int | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "labels": labels(service, version),
+        "ownerReferences": [owner_reference(service, uid)],
+    }
+
+
+def _transport(protocol: Protocol) -> str:
+    return "UDP" if protocol == Protocol.UDP else "TCP"
+
+
+def _app_protocol(protocol: Protocol) -> str | None:
+    return {Protocol.HTTP: "http", Protocol.HTTPS: "https"}.get(protocol)
+
+
+def _port_name(port: Port) -> str:
+    return f"{port.protocol.value.lower()}-{port.port}"
+
+
+def _container(container: Container, spec: ContainerServiceSpec) -> Manifest:
+    manifest: Manifest = {"name": container.name, "image": container.image}
+    if container.command is not None:
+        # The command replaces the image's CMD and keeps its ENTRYPOINT: that is `args`.
+        manifest["args"] = list(container.command)
+    if container.environment:
+        manifest["env"] = [{"name": e.name, "value": e.value} for e in container.environment]
+    if container.ports:
+        manifest["ports"] = [
+            {"containerPort": p.port, "protocol": _transport(p.protocol)} for p in container.ports
+        ]
+    endpoint = spec.public_endpoint
+    if endpoint is not None and endpoint.container_name == container.name:
+        check = endpoint.health_check
+        protocol = next(p.protocol for p in container.ports if p.port == endpoint.container_port)
+        manifest["readinessProbe"] = {
+            "httpGet": {
+                "path": check.path,
+                "port": endpoint.container_port,
+                "scheme": "HTTPS" if protocol == Protocol.HTTPS else "HTTP",
+            },
+            "timeoutSeconds": check.timeout_seconds,
+            "periodSeconds": check.interval_seconds,
+            "successThreshold": check.healthy_threshold,
+            "failureThreshold": check.unhealthy_threshold,
+        }
+    return manifest
+
+
+def render_pod(
+    service: str, uid: str, spec: ContainerServiceSpec, version: int, index: int
+) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _metadata(pod_name(service, version, index), service, uid, version),
+        "spec": {
+            "containers": [_container(c, spec) for c in spec.containers],
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "restartPolicy": "Always",
+        },
+    }
+
+
+def render_service(service: str, uid: str, spec: ContainerServiceSpec, version: int) -> Manifest:
+    """The private endpoint; its selector names the active version, so a switch is one patch."""
+    ports = []
+    for container in spec.containers:
+        for port in container.ports:
+            entry: dict[str, Any] = {
+                "name": _port_name(port),
+                "port": port.port,
+                "targetPort": port.port,
+                "protocol": _transport(port.protocol),
+            }
+            if app_protocol := _app_protocol(port.protocol):
+                entry["appProtocol"] = app_protocol
+            ports.append(entry)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(service, service, uid),
+        "spec": {"type": "ClusterIP", "selector": labels(service, version), "ports": ports},
+    }
+
+
+def render_ingress(
+    service: str, uid: str, spec: ContainerServiceSpec, settings: Settings
+) -> Manifest | None:
+    """The public endpoint, or None when the spec has none."""
+    endpoint = spec.public_endpoint
+    if endpoint is None:
+        return None
+    host = public_host(service, uid, settings)
+    metadata = _metadata(service, service, uid)
+    annotations = dict(settings.ingress_annotations)
+    protocol = next(
+        p.protocol
+        for c in spec.containers
+        if c.name == endpoint.container_name
+        for p in c.ports
+        if p.port == endpoint.container_port
+    )
+    if protocol == Protocol.HTTPS:
+        # The Service port's appProtocol says it too; ingress-nginx reads this annotation.
+        annotations["nginx.ingress.kubernetes.io/backend-protocol"] = "HTTPS"
+    if annotations:
+        metadata["annotations"] = annotations
+    ingress_spec: dict[str, Any] = {
+        "tls": [{"hosts": [host], "secretName": settings.tls_secret_for(service)}],
+        "rules": [
+            {
+                "host": host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {
+                                "service": {
+                                    "name": service,
+                                    "port": {"number": endpoint.container_port},
+                                }
+                            },
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if settings.ingress_class:
+        ingress_spec["ingressClassName"] = settings.ingress_class
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata,
+        "spec": ingress_spec,
+    }
+
+
+def render_revision(
+    service: str, uid: str, spec: ContainerServiceSpec, version: int, generation: int
+) -> Manifest:
+    """The stored full spec of one version."""
+    metadata = _metadata(revision_name(service, version), service, uid, version)
+    metadata["annotations"] = {GENERATION_ANNOTATION: str(generation)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": metadata,
+        "revision": version,
+        "data": spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+    }

@@ -1,0 +1,89 @@
+"""Operator settings, read from LIGHTSHIP_* environment variables (DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "LIGHTSHIP_"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
+
+    region: str = Field("local", description="the region part of public URLs")
+    base_domain: str = Field("cs.localhost", description="the domain of public URLs")
+    ingress_class: str | None = Field(None, description="ingressClassName of every Ingress")
+    ingress_annotations: dict[str, str] = Field(
+        default_factory=dict, description="annotations added to every Ingress (a JSON object)"
+    )
+    tls_secret: str = Field(
+        "{service}-tls", description="TLS secret of every Ingress; {service} is replaced"
+    )
+    activation_timeout_seconds: int = Field(
+        600, ge=1, le=86400, description="how long a version may be Activating"
+    )
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="namespaces to watch, comma-separated; empty: all"
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region_is_a_dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError("must be a DNS label: lowercase letters, digits and hyphens")
+        return value
+
+    @field_validator("base_domain")
+    @classmethod
+    def _base_domain_is_a_dns_name(cls, value: str) -> str:
+        if len(value) > 200 or not all(_DNS_LABEL.match(part) for part in value.split(".")):
+            raise ValueError("must be a DNS name such as cs.example.com")
+        return value
+
+    @field_validator("tls_secret")
+    @classmethod
+    def _tls_secret_is_a_name(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value.replace("{service}", "x")):
+            raise ValueError("must be a Secret name, optionally with {service} in it")
+        return value
+
+    @field_validator("ingress_annotations", mode="before")
+    @classmethod
+    def _annotations_from_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"must be a JSON object of strings: {error}") from None
+        return value
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _namespaces_from_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def tls_secret_for(self, service: str) -> str:
+        return self.tls_secret.replace("{service}", service)
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message names the environment variable."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [
+            f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors()
+        ]
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None

@@ -1,0 +1,163 @@
+"""The renderer: spec + version + settings -> the manifests of DESIGN §4."""
+
+from __future__ import annotations
+
+from lightship import render
+from lightship.api import ContainerServiceSpec
+from lightship.settings import Settings
+
+UID = "0b5c7a55-8f1e-4d4e-a7a1-7d3f0d5c9e21"
+SETTINGS = Settings(region="eu-1", base_domain="cs.example.com")
+
+SHOP = ContainerServiceSpec.model_validate(
+    {
+        "scale": 2,
+        "containers": [
+            {
+                "name": "web",
+                "image": "nginx:1.27",
+                "command": ["nginx", "-g", "daemon off;"],
+                "environment": [{"name": "REDIS_HOST", "value": "localhost"}],
+                "ports": [{"port": 80, "protocol": "HTTP"}, {"port": 443, "protocol": "HTTPS"}],
+            },
+            {"name": "cache", "image": "redis:7", "ports": [{"port": 6379, "protocol": "TCP"}]},
+            {"name": "dns", "image": "coredns", "ports": [{"port": 53, "protocol": "UDP"}]},
+        ],
+        "publicEndpoint": {
+            "containerName": "web",
+            "containerPort": 80,
+            "healthCheck": {
+                "path": "/healthz",
+                "intervalSeconds": 10,
+                "timeoutSeconds": 3,
+                "healthyThreshold": 3,
+                "unhealthyThreshold": 4,
+            },
+        },
+    }
+)
+
+
+def test_pod_carries_labels_owner_and_every_container() -> None:
+    pod = render.render_pod("shop", UID, SHOP, version=7, index=1)
+    assert pod["metadata"]["name"] == "shop-v7-1"
+    assert pod["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "shop",
+        "app.kubernetes.io/managed-by": "lightship",
+        "lightship.dev/service": "shop",
+        "lightship.dev/version": "7",
+    }
+    (owner,) = pod["metadata"]["ownerReferences"]
+    assert owner == {
+        "apiVersion": "lightship.dev/v1alpha1",
+        "kind": "ContainerServiceDeployment",
+        "name": "shop",
+        "uid": UID,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    spec = pod["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    assert [c["name"] for c in spec["containers"]] == ["web", "cache", "dns"]
+    web, cache, dns = spec["containers"]
+    assert web["args"] == ["nginx", "-g", "daemon off;"]
+    assert "command" not in web  # the image's ENTRYPOINT stays
+    assert web["env"] == [{"name": "REDIS_HOST", "value": "localhost"}]
+    assert web["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"},
+        {"containerPort": 443, "protocol": "TCP"},
+    ]
+    assert "args" not in cache and "env" not in cache and "readinessProbe" not in cache
+    assert dns["ports"] == [{"containerPort": 53, "protocol": "UDP"}]
+
+
+def test_readiness_probe_is_mapped_from_the_health_check() -> None:
+    web = render.render_pod("shop", UID, SHOP, 1, 0)["spec"]["containers"][0]
+    assert web["readinessProbe"] == {
+        "httpGet": {"path": "/healthz", "port": 80, "scheme": "HTTP"},
+        "timeoutSeconds": 3,
+        "periodSeconds": 10,
+        "successThreshold": 3,
+        "failureThreshold": 4,
+    }
+
+
+def test_readiness_probe_uses_https_for_an_https_endpoint() -> None:
+    spec = SHOP.model_copy(
+        update={
+            "public_endpoint": SHOP.public_endpoint.model_copy(  # type: ignore[union-attr]
+                update={"container_port": 443}
+            )
+        }
+    )
+    web = render.render_pod("shop", UID, spec, 1, 0)["spec"]["containers"][0]
+    assert web["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 443, "scheme": "HTTPS"}
+    ingress = render.render_ingress("shop", UID, spec, SETTINGS)
+    assert ingress is not None
+    assert (
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"]
+        == "HTTPS"
+    )
+
+
+def test_service_has_one_port_per_open_port_and_selects_the_version() -> None:
+    service = render.render_service("shop", UID, SHOP, version=4)
+    assert service["metadata"]["name"] == "shop"
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"]["lightship.dev/version"] == "4"
+    assert service["spec"]["selector"]["lightship.dev/service"] == "shop"
+    assert service["spec"]["ports"] == [
+        {"name": "http-80", "port": 80, "targetPort": 80, "protocol": "TCP", "appProtocol": "http"},
+        {
+            "name": "https-443",
+            "port": 443,
+            "targetPort": 443,
+            "protocol": "TCP",
+            "appProtocol": "https",
+        },
+        {"name": "tcp-6379", "port": 6379, "targetPort": 6379, "protocol": "TCP"},
+        {"name": "udp-53", "port": 53, "targetPort": 53, "protocol": "UDP"},
+    ]
+
+
+def test_ingress_host_tls_and_backend() -> None:
+    settings = Settings(
+        region="eu-1",
+        base_domain="cs.example.com",
+        ingress_class="nginx",
+        ingress_annotations={"cert-manager.io/cluster-issuer": "letsencrypt"},
+        tls_secret="wildcard-{service}",
+    )
+    ingress = render.render_ingress("shop", UID, SHOP, settings)
+    assert ingress is not None
+    host = f"shop.{render.service_id(UID)}.eu-1.cs.example.com"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": "wildcard-shop"}]
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == host
+    assert rule["http"]["paths"][0]["backend"] == {
+        "service": {"name": "shop", "port": {"number": 80}}
+    }
+    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert render.public_url("shop", UID, settings) == f"https://{host}/"
+
+
+def test_no_ingress_without_a_public_endpoint() -> None:
+    private = SHOP.model_copy(update={"public_endpoint": None})
+    assert render.render_ingress("shop", UID, private, SETTINGS) is None
+
+
+def test_service_id_is_stable_and_dns_safe() -> None:
+    first = render.service_id(UID)
+    assert first == render.service_id(UID)
+    assert first != render.service_id(UID.replace("0", "1"))
+    assert len(first) == 12 and first.isalnum() and first.islower()
+
+
+def test_revision_keeps_the_full_spec_and_the_generation() -> None:
+    revision = render.render_revision("shop", UID, SHOP, version=3, generation=9)
+    assert revision["metadata"]["name"] == "shop-v3"
+    assert revision["revision"] == 3
+    assert revision["metadata"]["annotations"] == {"lightship.dev/generation": "9"}
+    assert ContainerServiceSpec.model_validate(revision["data"]) == SHOP
