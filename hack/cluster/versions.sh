@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the scripts and the Makefile that source it use these
 # The pinned versions of the local cluster; the Go modules beside this file must agree.
 # Kubernetes: the newest of v1.37.2 / v1.36.3 / v1.35.4 that builds here (v1.37.2 does).
 KUBE_VERSION=1.37.2

@@ -42,14 +42,10 @@ if newest ~= nil and newest.state == "Failed" then
   return hs
 end
 
-if status.nextDeployment ~= nil or status.state == "Deploying" then
-  local activating = status.nextDeployment or newest
+if status.nextDeployment ~= nil then
   hs.status = "Progressing"
-  if activating == nil then
-    hs.message = "A version is activating; " .. serving()
-  else
-    hs.message = string.format("Version %d is activating; ", activating.version) .. serving()
-  end
+  hs.message = string.format("Version %d is activating; %s", status.nextDeployment.version,
+    serving())
   return hs
 end
 
@@ -62,8 +58,8 @@ if status.state == "Running" and newest ~= nil and newest.state == "Active" then
   return hs
 end
 
-if status.state == "Running" or status.state == "Ready" then
-  -- Between two status writes of the operator: the newest version is not active yet.
+if status.state == "Deploying" or status.state == "Running" or status.state == "Ready" then
+  -- The newest version is not active yet (or the operator is between two status writes).
   hs.status = "Progressing"
   if newest == nil then
     hs.message = "No deployment version yet"

@@ -1,6 +1,6 @@
 """The `lightship` command line."""
 
-from typing import Any
+from typing import Any, cast
 
 import typer
 
@@ -13,6 +13,14 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Lightship command line."""
+
+
+@app.command()
+def crd() -> None:
+    """Print the CustomResourceDefinition generated from the models (as in crds/)."""
+    from lightship.crd import crd_yaml
+
+    typer.echo(crd_yaml(), nl=False)
 
 
 @app.command()
@@ -61,3 +69,122 @@ def kube_client() -> Any:
             typer.echo(f"lightship: no cluster to talk to: {error}", err=True)
             raise typer.Exit(2) from None
     return client.ApiClient()
+
+
+NamespaceOption = typer.Option("default", "--namespace", "-n", help="the service's namespace")
+
+
+def _service_object(api: Any, namespace: str, name: str) -> dict[str, Any]:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from lightship import GROUP, PLURAL, VERSION
+
+    try:
+        result = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            typer.echo(f"lightship: no service {name!r} in namespace {namespace!r}", err=True)
+            raise typer.Exit(1) from None
+        raise
+    return cast(dict[str, Any], result)
+
+
+def _describe_version(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "-"
+    text = f"version {entry['version']} ({entry['state']}, created {entry['createdAt']}"
+    if entry.get("activatedAt"):
+        text += f", active since {entry['activatedAt']}"
+    return text + ")"
+
+
+@app.command()
+def status(service: str, namespace: str = NamespaceOption) -> None:
+    """Show the service's state, URL, private domain, and its active and activating versions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    obj = _service_object(kube_client(), namespace, service)
+    state = obj.get("status") or {}
+    table = Table(show_header=False, box=None)
+    table.add_row("Service", f"{namespace}/{service}")
+    table.add_row("State", state.get("state", "(not yet seen by the operator)"))
+    table.add_row("URL", state.get("url", "-"))
+    table.add_row("Private domain", state.get("privateDomain", "-"))
+    table.add_row("Active", _describe_version(state.get("currentDeployment")))
+    table.add_row("Activating", _describe_version(state.get("nextDeployment")))
+    for condition in state.get("conditions", []):
+        table.add_row(
+            condition["type"],
+            f"{condition['status']} ({condition['reason']}): {condition.get('message', '')}",
+        )
+    Console().print(table)
+
+
+@app.command()
+def versions(service: str, namespace: str = NamespaceOption) -> None:
+    """List the kept versions, newest first, with state and reason."""
+    from rich.console import Console
+    from rich.table import Table
+
+    obj = _service_object(kube_client(), namespace, service)
+    table = Table("VERSION", "STATE", "CREATED", "ACTIVATED", "REASON", "MESSAGE")
+    for entry in (obj.get("status") or {}).get("versions", []):
+        table.add_row(
+            str(entry["version"]),
+            entry["state"],
+            entry["createdAt"],
+            entry.get("activatedAt", ""),
+            entry.get("reason", ""),
+            entry.get("message", ""),
+        )
+    Console().print(table)
+
+
+@app.command()
+def redeploy(
+    service: str,
+    version: int = typer.Option(..., "--version", help="the kept version to deploy again"),
+    namespace: str = NamespaceOption,
+) -> None:
+    """Deploy the spec of a kept version again, as a new version.
+
+    This writes the object's spec: with GitOps, change the source of truth instead."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from lightship import GROUP, PLURAL, VERSION
+    from lightship.render import revision_name
+
+    api = kube_client()
+    obj = _service_object(api, namespace, service)
+    try:
+        revision = client.AppsV1Api(api).read_namespaced_controller_revision(
+            revision_name(service, version), namespace
+        )
+    except ApiException as error:
+        if error.status == 404:
+            typer.echo(f"lightship: version {version} of {service} is not kept", err=True)
+            raise typer.Exit(1) from None
+        raise
+    # A JSON patch that replaces the spec whole, guarded by the object's resourceVersion.
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        service,
+        [
+            {
+                "op": "test",
+                "path": "/metadata/resourceVersion",
+                "value": obj["metadata"]["resourceVersion"],
+            },
+            {"op": "replace", "path": "/spec", "value": revision.data},
+        ],
+        _content_type="application/json-patch+json",
+    )
+    typer.echo(f"{service}: the spec of version {version} is deployed again as a new version")

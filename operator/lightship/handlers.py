@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes import client
@@ -56,7 +56,7 @@ class Cluster:
         )
 
     def children(self, kind: str, namespace: str, name: str) -> list[Manifest]:
-        call = {
+        call: Callable[..., Any] = {
             "Pod": self.core.list_namespaced_pod,
             "ControllerRevision": self.apps.list_namespaced_controller_revision,
         }[kind]
@@ -66,19 +66,20 @@ class Cluster:
         return items
 
     def get(self, kind: str, namespace: str, name: str) -> Manifest | None:
-        call = {
+        call: Callable[..., Any] = {
             "Service": self.core.read_namespaced_service,
             "Ingress": self.networking.read_namespaced_ingress,
         }[kind]
         return self._get_or_none(call, name, namespace)
 
     def create(self, namespace: str, manifest: Manifest) -> None:
-        call = {
+        calls: dict[str, Callable[..., Any]] = {
             "Pod": self.core.create_namespaced_pod,
             "Service": self.core.create_namespaced_service,
             "Ingress": self.networking.create_namespaced_ingress,
             "ControllerRevision": self.apps.create_namespaced_controller_revision,
-        }[manifest["kind"]]
+        }
+        call = calls[manifest["kind"]]
         try:
             call(namespace, manifest, _preload_content=False)
         except ApiException as error:
@@ -86,17 +87,22 @@ class Cluster:
                 raise
 
     def patch(self, namespace: str, manifest: Manifest) -> None:
-        call = {
+        call: Callable[..., Any] = {
             "Service": self.core.patch_namespaced_service,
             "Ingress": self.networking.patch_namespaced_ingress,
         }[manifest["kind"]]
         # A merge patch replaces lists whole (ports, rules) and sets the selector in one write.
         body = {k: manifest[k] for k in ("metadata", "spec")}
-        call(manifest["metadata"]["name"], namespace, body, _content_type=MERGE_PATCH,
-             _preload_content=False)
+        call(
+            manifest["metadata"]["name"],
+            namespace,
+            body,
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+        )
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        call = {
+        call: Callable[..., Any] = {
             "Pod": self.core.delete_namespaced_pod,
             "Ingress": self.networking.delete_namespaced_ingress,
             "ControllerRevision": self.apps.delete_namespaced_controller_revision,
@@ -109,8 +115,14 @@ class Cluster:
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status},
-            _content_type=MERGE_PATCH, _preload_content=False,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
         )
 
 
@@ -177,7 +189,7 @@ def reconcile(cluster: Cluster, settings: Settings, namespace: str, name: str) -
         # The API server accepted what the models refuse: the CRD and the models disagree.
         # Retrying cannot help; a new spec will be looked at again.
         message = f"the spec or a stored version cannot be read: {error}"
-        kopf.warn(obj, reason="InvalidSpec", message=message[:1000])
+        kopf.warn(cast(kopf.Body, obj), reason="InvalidSpec", message=message[:1000])
         log.error("%s/%s: %s", namespace, name, message)
         return None
     plan = rollout.plan(observed, settings)
@@ -186,9 +198,9 @@ def reconcile(cluster: Cluster, settings: Settings, namespace: str, name: str) -
         cluster.create(namespace, plan.create_revision)
     for pod in plan.create_pods:
         cluster.create(namespace, pod)
-    for manifest, observed in ((plan.apply_service, "Service"), (plan.apply_ingress, "Ingress")):
+    for manifest, kind in ((plan.apply_service, "Service"), (plan.apply_ingress, "Ingress")):
         if manifest is not None:
-            if cluster.get(observed, namespace, name) is None:
+            if cluster.get(kind, namespace, name) is None:
                 cluster.create(namespace, manifest)
             else:
                 cluster.patch(namespace, manifest)
@@ -199,7 +211,9 @@ def reconcile(cluster: Cluster, settings: Settings, namespace: str, name: str) -
     for revision in plan.delete_revisions:
         cluster.delete("ControllerRevision", namespace, revision)
     for event in plan.events:
-        kopf.event(obj, type=event.type, reason=event.reason, message=event.message)
+        kopf.event(
+            cast(kopf.Body, obj), type=event.type, reason=event.reason, message=event.message
+        )
         log.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)
 
     old = obj.get("status") or {}
@@ -270,6 +284,7 @@ class Reconciler:
 
 # -- kopf wiring ---------------------------------------------------------------------------
 
+
 def register(cluster: Cluster, settings: Settings) -> None:
     """Registers the handlers with kopf's default registry."""
     reconciler = Reconciler(cluster, settings)
@@ -293,17 +308,19 @@ def register(cluster: Cluster, settings: Settings) -> None:
     @kopf.on.resume(GROUP, VERSION, PLURAL)
     @kopf.on.create(GROUP, VERSION, PLURAL)
     @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-    async def service_changed(namespace: str, name: str, retry: int, **_: Any) -> None:
+    async def service_changed(*, namespace: str | None, name: str, retry: int, **_: Any) -> None:
+        assert namespace is not None  # the resource is namespaced
         try:
             await reconciler.run(namespace, name)
         except ApiException as error:
-            raise kopf.TemporaryError(f"API error {error.status}: {error.reason}",
-                                      delay=min(2 ** (retry + 1), 60)) from error
+            raise kopf.TemporaryError(
+                f"API error {error.status}: {error.reason}", delay=min(2 ** (retry + 1), 60)
+            ) from error
 
     @kopf.on.event("v1", "pods", labels=managed)
     @kopf.on.event("v1", "services", labels=managed)
     @kopf.on.event("networking.k8s.io", "ingresses", labels=managed)
-    async def child_changed(namespace: str, labels: dict[str, str], **_: Any) -> None:
+    async def child_changed(*, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
         service = labels.get(SERVICE_LABEL)
-        if service:
+        if service and namespace:
             reconciler.trigger(namespace, service)

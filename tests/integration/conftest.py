@@ -7,13 +7,17 @@ kubeconfig, never the user's current context: they create and delete objects fre
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -102,3 +106,139 @@ def namespace(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[str]
     yield name
     if not os.environ.get("LIGHTSHIP_KEEP_NAMESPACES"):
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+class Operator:
+    """`lightship run` in a subprocess against the local cluster, with its log kept."""
+
+    def __init__(self, cluster: Cluster, log_path: Path, env: dict[str, str]) -> None:
+        self.cluster = cluster
+        self.log_path = log_path
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.process is None
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("lightship")), "run", "--verbose"],
+            env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crd: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    """The operator, running for the whole session, with a short activation deadline so the
+    never-ready case fails within a test."""
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    running = Operator(cluster, log_path, {"LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "20"})
+    running.start()
+    yield running
+    if running.process is not None:
+        running.stop()
+    log = running.log()
+    # Whatever the tests did, the operator never crashed on it.
+    assert "Traceback" not in log, f"the operator logged an unhandled error:\n{log[-5000:]}"
+
+
+class Services:
+    """ContainerServiceDeployments of one test namespace, read through the API."""
+
+    def __init__(self, api_client: client.ApiClient, cluster: Cluster, namespace: str) -> None:
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.networking = client.NetworkingV1Api(api_client)
+        self.cluster = cluster
+        self.namespace = namespace
+
+    def apply(self, name: str, spec: dict[str, Any], **metadata: Any) -> None:
+        manifest = {
+            "apiVersion": "lightship.dev/v1alpha1",
+            "kind": "ContainerServiceDeployment",
+            "metadata": {"name": name, "namespace": self.namespace, **metadata},
+            "spec": spec,
+        }
+        self.cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest)
+        )
+
+    def get(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            "lightship.dev", "v1alpha1", self.namespace, "containerservicedeployments", name
+        )
+        return result
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def wait(
+        self, name: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Waits until the object's status satisfies `predicate`; returns that status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.get(name)
+            status = obj.get("status") or {}
+            if status.get("observedGeneration") == obj["metadata"]["generation"] and predicate(
+                status
+            ):
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {name}: {what}; status is\n"
+                    + json.dumps(status, indent=1)
+                )
+            time.sleep(0.2)
+
+    def wait_active(self, name: str, version: int, timeout: float = 60) -> dict[str, Any]:
+        return self.wait(
+            name,
+            lambda s: (
+                s.get("state") == "Running"
+                and (s.get("currentDeployment") or {}).get("version") == version
+            ),
+            f"version {version} Active and the service Running",
+            timeout,
+        )
+
+    def pods(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        selector = f"lightship.dev/service={name}"
+        if version is not None:
+            selector += f",lightship.dev/version={version}"
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=selector)
+        return [
+            client.ApiClient().sanitize_for_serialization(p)
+            for p in pods.items
+            if p.metadata.deletion_timestamp is None
+        ]
+
+    def revisions(self, name: str) -> list[int]:
+        revisions = self.apps.list_namespaced_controller_revision(
+            self.namespace, label_selector=f"lightship.dev/service={name}"
+        )
+        return sorted(r.revision for r in revisions.items)
+
+
+@pytest.fixture
+def services(
+    api_client: client.ApiClient, cluster: Cluster, namespace: str, operator: Operator
+) -> Services:
+    return Services(api_client, cluster, namespace)

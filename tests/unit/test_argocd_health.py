@@ -30,7 +30,7 @@ URL = "https://shop.k3x9q2.local.cs.localhost/"
 
 @pytest.fixture(scope="module")
 def lua() -> str:
-    path = shutil.which("lua5.4") or shutil.which("lua")
+    path = shutil.which("lua5.4")
     if path is None:
         pytest.fail("lua5.4 is not installed: run hack/system-deps.sh")
     probe = subprocess.run([path, "-e", 'require "cjson"'], capture_output=True, text=True)
@@ -53,7 +53,7 @@ def health(lua: str, obj: dict[str, Any]) -> tuple[str, str]:
     return hs["status"], hs["message"]
 
 
-def csd(status: dict[str, Any] | None, generation: int = 7) -> dict[str, Any]:
+def csd(status: dict[str, Any] | None, generation: int) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "lightship.dev/v1alpha1",
         "kind": "ContainerServiceDeployment",
@@ -65,88 +65,113 @@ def csd(status: dict[str, Any] | None, generation: int = 7) -> dict[str, Any]:
     return obj
 
 
-def version(n: int, state: str, **extra: str) -> dict[str, Any]:
-    return {"version": n, "state": state, "createdAt": "2025-01-01T00:00:00Z", **extra}
+# Statuses as the operator writes them (DESIGN §3), with metadata.generation 7 unless given.
+CASES = yaml.safe_load(f"""
+- id: no status yet
+  status: null
+  health: [Progressing, Waiting for the operator to report a status]
+- id: status without a state
+  status: {{observedGeneration: 7}}
+  health: [Progressing, Waiting for the operator to report a status]
+- id: observed generation behind
+  status:
+    observedGeneration: 6
+    state: Running
+    currentDeployment: {{version: 6, state: Active}}
+    versions: [{{version: 6, state: Active}}]
+  health: [Progressing, Waiting for the operator to observe generation 7]
+- id: first version activating
+  status:
+    observedGeneration: 7
+    state: Deploying
+    nextDeployment: {{version: 1, state: Activating}}
+    versions: [{{version: 1, state: Activating}}]
+  health: [Progressing, "Version 1 is activating; no version serves"]
+- id: new version activating beside the active one
+  status:
+    observedGeneration: 7
+    state: Deploying
+    currentDeployment: {{version: 6, state: Active}}
+    nextDeployment: {{version: 7, state: Activating}}
+    versions: [{{version: 7, state: Activating}}, {{version: 6, state: Active}}]
+  health: [Progressing, "Version 7 is activating; version 6 still serves"]
+- id: deploying before nextDeployment is written
+  status:
+    observedGeneration: 7
+    state: Deploying
+    versions: [{{version: 7, state: Activating}}]
+  health: [Progressing, Version 7 is Activating]
+- id: running with a public endpoint
+  status:
+    observedGeneration: 7
+    state: Running
+    url: {URL}
+    currentDeployment: {{version: 7, state: Active}}
+    versions: [{{version: 7, state: Active}}, {{version: 6, state: Inactive}}]
+  health: [Healthy, "Version 7 is active at {URL}"]
+- id: running privately
+  status:
+    observedGeneration: 7
+    state: Running
+    currentDeployment: {{version: 7, state: Active}}
+    versions: [{{version: 7, state: Active}}]
+  health: [Healthy, Version 7 is active]
+- id: an older failure does not matter
+  status:
+    observedGeneration: 7
+    state: Running
+    currentDeployment: {{version: 7, state: Active}}
+    versions:
+    - {{version: 7, state: Active}}
+    - {{version: 6, state: Failed, reason: CrashLoopBackOff, message: "container web: exit 1"}}
+  health: [Healthy, Version 7 is active]
+- id: newest failed while the previous one serves
+  status:
+    observedGeneration: 7
+    state: Running
+    url: {URL}
+    currentDeployment: {{version: 6, state: Active}}
+    versions:
+    - {{version: 7, state: Failed, reason: ImagePullBackOff, message: "container web: not found"}}
+    - {{version: 6, state: Active}}
+  health:
+  - Degraded
+  - "Version 7 failed (ImagePullBackOff): container web: not found; version 6 still serves"
+- id: first version failed
+  status:
+    observedGeneration: 7
+    state: Ready
+    versions:
+    - {{version: 7, state: Failed, reason: ImagePullBackOff, message: "container web: not found"}}
+  health:
+  - Degraded
+  - "Version 7 failed (ImagePullBackOff): container web: not found; no version serves"
+- id: failed without a reason
+  status:
+    observedGeneration: 7
+    state: Ready
+    versions: [{{version: 7, state: Failed}}]
+  health: [Degraded, "Version 7 failed; no version serves"]
+- id: a failure of a spec since replaced is not reported
+  generation: 8
+  status:
+    observedGeneration: 7
+    state: Ready
+    versions: [{{version: 7, state: Failed, reason: ImagePullBackOff}}]
+  health: [Progressing, Waiting for the operator to observe generation 8]
+- id: ready without any version
+  status: {{observedGeneration: 7, state: Ready, versions: []}}
+  health: [Progressing, No deployment version yet]
+- id: a state this script does not know
+  status: {{observedGeneration: 7, state: Sleeping}}
+  health: [Unknown, Unknown state Sleeping]
+""")
 
 
-FAILED_7 = version(7, "Failed", reason="ImagePullBackOff",
-                   message="container web: image nginx:nope not found")
-
-CASES = {
-    "no status yet": (
-        csd(None),
-        "Progressing", "Waiting for the operator to report a status",
-    ),
-    "status without a state": (
-        csd({"observedGeneration": 7}),
-        "Progressing", "Waiting for the operator to report a status",
-    ),
-    "observed generation behind": (
-        csd({"observedGeneration": 6, "state": "Running", "currentDeployment": version(6, "Active"),
-             "versions": [version(6, "Active")]}),
-        "Progressing", "Waiting for the operator to observe generation 7",
-    ),
-    "first version activating": (
-        csd({"observedGeneration": 7, "state": "Deploying",
-             "nextDeployment": version(1, "Activating"), "versions": [version(1, "Activating")]}),
-        "Progressing", "Version 1 is activating; no version serves",
-    ),
-    "new version activating beside the active one": (
-        csd({"observedGeneration": 7, "state": "Deploying",
-             "currentDeployment": version(6, "Active"), "nextDeployment": version(7, "Activating"),
-             "versions": [version(7, "Activating"), version(6, "Active")]}),
-        "Progressing", "Version 7 is activating; version 6 still serves",
-    ),
-    "running with a public endpoint": (
-        csd({"observedGeneration": 7, "state": "Running", "url": URL,
-             "currentDeployment": version(7, "Active"),
-             "versions": [version(7, "Active"), version(6, "Inactive")]}),
-        "Healthy", f"Version 7 is active at {URL}",
-    ),
-    "running privately": (
-        csd({"observedGeneration": 7, "state": "Running",
-             "currentDeployment": version(7, "Active"), "versions": [version(7, "Active")]}),
-        "Healthy", "Version 7 is active",
-    ),
-    "an older failure does not matter": (
-        csd({"observedGeneration": 7, "state": "Running", "currentDeployment": version(7, "Active"),
-             "versions": [version(7, "Active"), version(6, "Failed", reason="CrashLoopBackOff")]}),
-        "Healthy", "Version 7 is active",
-    ),
-    "newest failed while the previous one serves": (
-        csd({"observedGeneration": 7, "state": "Running", "url": URL,
-             "currentDeployment": version(6, "Active"),
-             "versions": [FAILED_7, version(6, "Active")]}),
-        "Degraded", "Version 7 failed (ImagePullBackOff): container web: image nginx:nope not "
-                    "found; version 6 still serves",
-    ),
-    "first version failed": (
-        csd({"observedGeneration": 7, "state": "Ready", "versions": [FAILED_7]}),
-        "Degraded", "Version 7 failed (ImagePullBackOff): container web: image nginx:nope not "
-                    "found; no version serves",
-    ),
-    "failed without a reason": (
-        csd({"observedGeneration": 7, "state": "Ready", "versions": [version(7, "Failed")]}),
-        "Degraded", "Version 7 failed; no version serves",
-    ),
-    "a failure of a spec since replaced is not reported": (
-        csd({"observedGeneration": 7, "state": "Ready", "versions": [FAILED_7]}, generation=8),
-        "Progressing", "Waiting for the operator to observe generation 8",
-    ),
-    "ready without any version": (
-        csd({"observedGeneration": 7, "state": "Ready", "versions": []}),
-        "Progressing", "No deployment version yet",
-    ),
-    "state unknown to this script": (
-        csd({"observedGeneration": 7, "state": "Sleeping"}),
-        "Unknown", "Unknown state Sleeping",
-    ),
-}
-
-
-@pytest.mark.parametrize(("obj", "status", "message"), CASES.values(), ids=CASES.keys())
-def test_health(lua: str, obj: dict[str, Any], status: str, message: str) -> None:
-    assert health(lua, obj) == (status, message)
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_health(lua: str, case: dict[str, Any]) -> None:
+    obj = csd(case["status"], case.get("generation", 7))
+    assert health(lua, obj) == tuple(case["health"])
 
 
 def test_argocd_cm_snippet_registers_this_script() -> None:

@@ -29,12 +29,8 @@ from lightship.settings import Settings
 UID = "5d0e6c1e-0000-4000-8000-000000000001"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(activation_timeout_seconds=600)
-A, I, F, ACT = (
-    VersionState.Active,
-    VersionState.Inactive,
-    VersionState.Failed,
-    VersionState.Activating,
-)
+ACTIVE, INACTIVE, FAILED = VersionState.Active, VersionState.Inactive, VersionState.Failed
+ACTIVATING = VersionState.Activating
 
 
 def spec(image: str = "nginx:1.27", scale: int = 1, public: bool = True) -> ContainerServiceSpec:
@@ -109,7 +105,7 @@ def test_first_spec_creates_version_1_and_its_pods() -> None:
     assert result.create_revision is not None
     assert result.create_revision["metadata"]["name"] == "shop-v1"
     assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-0", "shop-v1-1"]
-    assert states(result) == {1: ACT}
+    assert states(result) == {1: ACTIVATING}
     assert result.status.state == ServiceState.Deploying
     assert result.status.next_deployment is not None and result.status.current_deployment is None
     assert reasons(result) == ["VersionCreated"]
@@ -117,7 +113,8 @@ def test_first_spec_creates_version_1_and_its_pods() -> None:
 
 def test_activating_version_gets_its_missing_pods() -> None:
     result = plan(
-        observed(1, spec(scale=3), [version(1, ACT)], pods=[pod(1, 0, ready=False)]), SETTINGS
+        observed(1, spec(scale=3), [version(1, ACTIVATING)], pods=[pod(1, 0, ready=False)]),
+        SETTINGS,
     )
     assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-1", "shop-v1-2"]
     assert result.requeue_after == pytest.approx(540.5)
@@ -125,8 +122,8 @@ def test_activating_version_gets_its_missing_pods() -> None:
 
 
 def test_all_pods_ready_activates_and_switches_the_service() -> None:
-    result = plan(observed(1, spec(), [version(1, ACT)], pods=[pod(1)]), SETTINGS)
-    assert states(result) == {1: A}
+    result = plan(observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1)]), SETTINGS)
+    assert states(result) == {1: ACTIVE}
     assert result.apply_service is not None
     assert result.apply_service["spec"]["selector"]["lightship.dev/version"] == "1"
     assert result.apply_ingress is not None
@@ -142,11 +139,11 @@ def test_all_pods_ready_activates_and_switches_the_service() -> None:
 def test_new_spec_starts_beside_the_active_version() -> None:
     old, new = spec("nginx:1.26"), spec("nginx:1.27")
     result = plan(
-        observed(2, new, [version(1, A)], revisions={1: (1, old)}, pods=[pod(1)], selected=1),
+        observed(2, new, [version(1, ACTIVE)], revisions={1: (1, old)}, pods=[pod(1)], selected=1),
         SETTINGS,
     )
     assert result.create_revision is not None and result.create_revision["revision"] == 2
-    assert states(result) == {2: ACT, 1: A}
+    assert states(result) == {2: ACTIVATING, 1: ACTIVE}
     assert result.apply_service is None and result.delete_pods == []
     assert result.status.state == ServiceState.Deploying
     assert result.status.current_deployment is not None
@@ -159,14 +156,14 @@ def test_switch_makes_old_version_inactive_and_removes_its_pods() -> None:
         observed(
             2,
             new,
-            [version(2, ACT), version(1, A)],
+            [version(2, ACTIVATING), version(1, ACTIVE)],
             revisions={1: (1, old), 2: (2, new)},
             pods=[pod(1), pod(2)],
             selected=1,
         ),
         SETTINGS,
     )
-    assert states(result) == {2: A, 1: I}
+    assert states(result) == {2: ACTIVE, 1: INACTIVE}
     assert result.apply_service is not None
     assert result.apply_service["spec"]["selector"]["lightship.dev/version"] == "2"
     assert result.delete_pods == ["shop-v1-0"]
@@ -187,14 +184,14 @@ def test_failed_version_keeps_the_previous_one_serving(failure: Failure) -> None
         observed(
             2,
             new,
-            [version(2, ACT), version(1, A)],
+            [version(2, ACTIVATING), version(1, ACTIVE)],
             revisions={1: (1, old), 2: (2, new)},
             pods=[pod(1), pod(2, ready=False, failure=failure)],
             selected=1,
         ),
         SETTINGS,
     )
-    assert states(result) == {2: F, 1: A}
+    assert states(result) == {2: FAILED, 1: ACTIVE}
     assert result.status.versions[0].reason == failure.reason
     assert result.status.versions[0].message == failure.message
     assert result.delete_pods == ["shop-v2-0"]
@@ -210,12 +207,12 @@ def test_activation_deadline_fails_the_version() -> None:
         observed(
             1,
             spec("sim.invalid/never-ready"),
-            [version(1, ACT, age=601)],
+            [version(1, ACTIVATING, age=601)],
             pods=[pod(1, ready=False)],
         ),
         SETTINGS,
     )
-    assert states(result) == {1: F}
+    assert states(result) == {1: FAILED}
     assert result.status.versions[0].reason == "ActivationTimeout"
     assert result.status.versions[0].message == "0 of 1 pods ready after 600 s"
 
@@ -223,7 +220,7 @@ def test_activation_deadline_fails_the_version() -> None:
 def test_failure_without_a_previous_version_leaves_no_active_deployment() -> None:
     failure = Failure("ImagePullBackOff", "container web: no such image")
     result = plan(
-        observed(1, spec(), [version(1, ACT)], pods=[pod(1, ready=False, failure=failure)]),
+        observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1, ready=False, failure=failure)]),
         SETTINGS,
     )
     assert result.status.state == ServiceState.Ready
@@ -239,14 +236,14 @@ def test_spec_change_while_activating_supersedes() -> None:
         observed(
             3,
             v3,
-            [version(2, ACT), version(1, A)],
+            [version(2, ACTIVATING), version(1, ACTIVE)],
             revisions={1: (1, v1), 2: (2, v2)},
             pods=[pod(1), pod(2, ready=False)],
             selected=1,
         ),
         SETTINGS,
     )
-    assert states(result) == {3: ACT, 2: I, 1: A}
+    assert states(result) == {3: ACTIVATING, 2: INACTIVE, 1: ACTIVE}
     assert result.status.versions[1].message == "superseded by version 3"
     assert result.delete_pods == ["shop-v2-0"]
     assert "VersionSuperseded" in reasons(result)
@@ -254,8 +251,8 @@ def test_spec_change_while_activating_supersedes() -> None:
 
 def test_history_keeps_50_versions_and_prunes_older_revisions() -> None:
     current = spec()
-    versions = [version(n, I) for n in range(50, 1, -1)] + [version(1, I)]
-    versions[0] = version(50, A)
+    versions = [version(n, INACTIVE) for n in range(50, 1, -1)] + [version(1, INACTIVE)]
+    versions[0] = version(50, ACTIVE)
     result = plan(observed(51, current, versions, pods=[pod(50)], selected=50), SETTINGS)
     kept = [v.version for v in result.status.versions]
     assert kept == list(range(51, 1, -1))
@@ -264,7 +261,7 @@ def test_history_keeps_50_versions_and_prunes_older_revisions() -> None:
 
 def test_an_old_active_version_is_never_pruned() -> None:
     current = spec()
-    versions = [version(n, F) for n in range(50, 1, -1)] + [version(1, A)]
+    versions = [version(n, FAILED) for n in range(50, 1, -1)] + [version(1, ACTIVE)]
     result = plan(observed(51, current, versions, pods=[pod(1)], selected=1), SETTINGS)
     kept = [v.version for v in result.status.versions]
     assert kept == [*range(51, 2, -1), 1]
@@ -274,7 +271,11 @@ def test_an_old_active_version_is_never_pruned() -> None:
 def test_missing_or_ended_pods_of_the_active_version_are_replaced() -> None:
     result = plan(
         observed(
-            1, spec(scale=3), [version(1, A)], pods=[pod(1, 0), pod(1, 1, ended=True)], selected=1
+            1,
+            spec(scale=3),
+            [version(1, ACTIVE)],
+            pods=[pod(1, 0), pod(1, 1, ended=True)],
+            selected=1,
         ),
         SETTINGS,
     )
@@ -284,8 +285,10 @@ def test_missing_or_ended_pods_of_the_active_version_are_replaced() -> None:
 
 def test_foreign_service_is_reported_and_not_overwritten() -> None:
     foreign = {"metadata": {"name": "shop", "ownerReferences": []}, "spec": {"selector": {}}}
-    result = plan(observed(1, spec(), [version(1, ACT)], pods=[pod(1)], service=foreign), SETTINGS)
-    assert states(result) == {1: ACT}  # traffic cannot move: the version keeps activating
+    result = plan(
+        observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1)], service=foreign), SETTINGS
+    )
+    assert states(result) == {1: ACTIVATING}  # traffic cannot move: the version keeps activating
     assert result.apply_service is None
     conflict = next(c for c in result.status.conditions if c.type == "Conflict")
     assert (conflict.status, conflict.reason) == ("True", "ForeignObject")
@@ -299,19 +302,24 @@ def test_lost_status_is_rebuilt_from_revisions_and_the_service() -> None:
         SETTINGS,
     )
     assert result.create_revision is None
-    assert states(result) == {2: A, 1: I}
+    assert states(result) == {2: ACTIVE, 1: INACTIVE}
 
 
 def test_revision_made_before_a_crash_is_not_made_again() -> None:
     v1, v2 = spec("a"), spec("b")
     result = plan(
         observed(
-            2, v2, [version(1, A)], revisions={1: (1, v1), 2: (2, v2)}, pods=[pod(1)], selected=1
+            2,
+            v2,
+            [version(1, ACTIVE)],
+            revisions={1: (1, v1), 2: (2, v2)},
+            pods=[pod(1)],
+            selected=1,
         ),
         SETTINGS,
     )
     assert result.create_revision is None
-    assert states(result) == {2: ACT, 1: A}
+    assert states(result) == {2: ACTIVATING, 1: ACTIVE}
     assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v2-0"]
 
 
@@ -321,25 +329,25 @@ def test_removing_the_public_endpoint_removes_the_ingress_and_url() -> None:
         observed(
             2,
             private,
-            [version(2, ACT), version(1, A)],
+            [version(2, ACTIVATING), version(1, ACTIVE)],
             revisions={1: (1, public), 2: (2, private)},
             pods=[pod(1), pod(2)],
             selected=1,
         ),
         SETTINGS,
     )
-    assert states(result) == {2: A, 1: I}
+    assert states(result) == {2: ACTIVE, 1: INACTIVE}
     assert result.delete_ingress is True and result.apply_ingress is None
     assert result.status.url is None
 
 
 def test_steady_state_plans_nothing() -> None:
-    first = plan(observed(1, spec(), [version(1, A)], pods=[pod(1)], selected=1), SETTINGS)
+    first = plan(observed(1, spec(), [version(1, ACTIVE)], pods=[pod(1)], selected=1), SETTINGS)
     again = plan(
         observed(
             1,
             spec(),
-            [version(1, A)],
+            [version(1, ACTIVE)],
             pods=[pod(1)],
             selected=1,
             status=first.status,
@@ -355,7 +363,7 @@ def test_steady_state_plans_nothing() -> None:
 def test_condition_transition_time_changes_only_when_status_flips() -> None:
     earlier = NOW - timedelta(hours=1)
     status = ContainerServiceStatus(
-        versions=[version(1, ACT)],
+        versions=[version(1, ACTIVATING)],
         conditions=[
             Condition(
                 type="Ready", status="False", reason="NoActiveVersion", last_transition_time=earlier
@@ -368,11 +376,13 @@ def test_condition_transition_time_changes_only_when_status_flips() -> None:
             ),
         ],
     )
-    result = plan(observed(1, spec(), [version(1, ACT)], pods=[pod(1)], status=status), SETTINGS)
+    result = plan(
+        observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1)], status=status), SETTINGS
+    )
     times = {c.type: c.last_transition_time for c in result.status.conditions}
     assert times["Ready"] == NOW and times["Progressing"] == NOW
     waiting = plan(
-        observed(1, spec(), [version(1, ACT)], pods=[pod(1, ready=False)], status=status),
+        observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1, ready=False)], status=status),
         SETTINGS,
     )
     times = {c.type: c.last_transition_time for c in waiting.status.conditions}

@@ -1,0 +1,136 @@
+"""The kustomize base under manifests/ that runs the operator in a cluster.
+
+Rendering it (`kubectl kustomize`) needs kubectl and is left to the integration tests; these
+read the YAML files as they are.
+"""
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lightship.settings import ENV_PREFIX, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+CRDS = ROOT / "crds"
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+@pytest.fixture(scope="module")
+def objects() -> dict[str, dict[str, Any]]:
+    """Every object of the base (not samples/, not argocd/), by kind: one of each."""
+    found = [obj for path in sorted(MANIFESTS.glob("*.yaml")) for obj in load(path)]
+    by_kind = {obj["kind"]: obj for obj in found}
+    assert len(by_kind) == len(found), "one object of each kind is expected"
+    return by_kind
+
+
+@pytest.fixture(scope="module")
+def pod(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = objects["Deployment"]["spec"]["template"]["spec"]
+    return spec
+
+
+@pytest.fixture(scope="module")
+def container(pod: dict[str, Any]) -> dict[str, Any]:
+    (only,) = pod["containers"]
+    assert only["name"] == "operator"
+    assert isinstance(only, dict)
+    return only
+
+
+def test_kustomization_lists_every_file() -> None:
+    (kustomization,) = load(MANIFESTS / "kustomization.yaml")
+    files = {p.name for p in MANIFESTS.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == files | {"../crds"}
+    assert kustomization["namespace"] == "lightship-system"
+
+
+def test_crds_kustomization_lists_every_crd() -> None:
+    (kustomization,) = load(CRDS / "kustomization.yaml")
+    files = {p.name for p in CRDS.glob("*.yaml")} - {"kustomization.yaml"}
+    assert kustomization["resources"] == ["lightship.dev_containerservicedeployments.yaml"]
+    assert set(kustomization["resources"]) == files
+
+
+def test_operator_runs_once(objects: dict[str, dict[str, Any]]) -> None:
+    spec = objects["Deployment"]["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_pod_is_locked_down(pod: dict[str, Any], container: dict[str, Any]) -> None:
+    # Container settings override the pod's: check what applies to the container.
+    effective = {**pod["securityContext"], **container["securityContext"]}
+    assert effective["runAsNonRoot"] is True
+    assert effective["runAsUser"] == 10001
+    assert effective["readOnlyRootFilesystem"] is True
+    assert effective["allowPrivilegeEscalation"] is False
+    assert effective["capabilities"] == {"drop": ["ALL"]}
+    assert effective["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_read_only_root_keeps_a_writable_tmp(
+    pod: dict[str, Any], container: dict[str, Any]
+) -> None:
+    (mount,) = container["volumeMounts"]
+    assert mount["mountPath"] == "/tmp"
+    (volume,) = (v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert "emptyDir" in volume
+
+
+def test_operator_uses_its_service_account(
+    objects: dict[str, dict[str, Any]], pod: dict[str, Any]
+) -> None:
+    account = objects["ServiceAccount"]["metadata"]["name"]
+    assert pod["serviceAccountName"] == account
+    assert pod["automountServiceAccountToken"] is True
+    binding = objects["ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == objects["ClusterRole"]["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": "lightship-system"}
+    ]
+
+
+def test_role_grants_no_wildcards(objects: dict[str, dict[str, Any]]) -> None:
+    for rule in objects["ClusterRole"]["rules"]:
+        for field in ("apiGroups", "resources", "verbs"):
+            assert rule[field], rule
+            assert "*" not in rule[field], rule
+
+
+def test_resources_and_liveness(container: dict[str, Any]) -> None:
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "1", "memory": "256Mi"},
+    }
+    # The probe asks the endpoint that `lightship run --liveness` serves (the image's ENTRYPOINT).
+    assert "command" not in container
+    assert container["args"] == ["--liveness=http://0.0.0.0:8080/healthz"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
+
+
+def test_environment_is_valid_settings(
+    container: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pydantic-settings ignores unknown variables: a misspelt name would silently do nothing.
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    assert {var["name"] for var in container["env"]} <= known
+    for var in container["env"]:
+        monkeypatch.setenv(var["name"], var["value"])
+    load_settings()
+
+
+def test_image_matches_the_project_and_dockerfile(container: dict[str, Any]) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert container["image"] == f"ghcr.io/lightship-dev/lightship:{version}"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER 10001(:10001)?$", dockerfile, re.MULTILINE)
+    assert 'ENTRYPOINT ["lightship", "run"]' in dockerfile
