@@ -50,6 +50,16 @@ class Cluster:
             )
         return result
 
+    def run_lightship(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The `lightship` command line, against this cluster."""
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("lightship")), *args],
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

@@ -1,0 +1,333 @@
+"""The operator on the local cluster, one test per rule of DESIGN §2-§4."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Operator, Services
+
+WEB = {
+    "name": "web",
+    "image": "nginx:1.27",
+    "command": ["nginx", "-g", "daemon off;"],
+    "environment": [{"name": "REDIS_HOST", "value": "localhost"}],
+    "ports": [{"port": 80, "protocol": "HTTP"}],
+}
+CACHE = {"name": "cache", "image": "redis:7", "ports": [{"port": 6379, "protocol": "TCP"}]}
+
+
+def shop(image: str = "nginx:1.27", scale: int = 1, public: bool = True) -> dict[str, Any]:
+    spec: dict[str, Any] = {"scale": scale, "containers": [{**WEB, "image": image}, CACHE]}
+    if public:
+        spec["publicEndpoint"] = {
+            "containerName": "web",
+            "containerPort": 80,
+            "healthCheck": {"path": "/healthz", "intervalSeconds": 7},
+        }
+    return spec
+
+
+def states(status: dict[str, Any]) -> dict[int, str]:
+    return {v["version"]: v["state"] for v in status.get("versions", [])}
+
+
+def uids(pods: list[dict[str, Any]]) -> set[str]:
+    return {p["metadata"]["uid"] for p in pods}
+
+
+def selected_version(services: Services, name: str) -> str:
+    service = services.core.read_namespaced_service(name, services.namespace)
+    return str(service.spec.selector["lightship.dev/version"])
+
+
+def events(services: Services, name: str) -> list[tuple[str, str, str]]:
+    found = services.core.list_namespaced_event(
+        services.namespace, field_selector=f"involvedObject.name={name}"
+    )
+    return [(e.type, e.reason, e.message) for e in found.items]
+
+
+def test_first_deploy_becomes_active_with_pods_service_ingress_and_probe(
+    services: Services,
+) -> None:
+    services.apply("shop", shop(scale=2))
+    status = services.wait_active("shop", 1)
+    obj = services.get("shop")
+    uid = obj["metadata"]["uid"]
+
+    assert status["versions"][0]["state"] == "Active"
+    assert status["privateDomain"] == f"shop.{services.namespace}.svc.cluster.local"
+    assert status["url"].startswith("https://shop.") and status["url"].endswith(
+        ".local.cs.localhost/"
+    )
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True",
+        "Progressing": "False",
+        "Conflict": "False",
+    }
+    assert all(c["observedGeneration"] == 1 for c in status["conditions"])
+
+    pods = services.pods("shop", 1)
+    assert sorted(p["metadata"]["name"] for p in pods) == ["shop-v1-0", "shop-v1-1"]
+    for pod in pods:
+        assert pod["metadata"]["labels"] == {
+            "app.kubernetes.io/name": "shop",
+            "app.kubernetes.io/managed-by": "lightship",
+            "lightship.dev/service": "shop",
+            "lightship.dev/version": "1",
+        }
+        (owner,) = pod["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["uid"], owner["controller"]) == (
+            "ContainerServiceDeployment",
+            uid,
+            True,
+        )
+        spec = pod["spec"]
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["enableServiceLinks"] is False
+        web, cache = spec["containers"]
+        assert (web["image"], web["args"]) == ("nginx:1.27", ["nginx", "-g", "daemon off;"])
+        assert web["env"] == [{"name": "REDIS_HOST", "value": "localhost"}]
+        assert web["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+        assert web["readinessProbe"] == {
+            "httpGet": {"path": "/healthz", "port": 80, "scheme": "HTTP"},
+            "timeoutSeconds": 2,
+            "periodSeconds": 7,
+            "successThreshold": 2,
+            "failureThreshold": 2,
+        }
+        assert cache["ports"] == [{"containerPort": 6379, "protocol": "TCP"}]
+        assert "readinessProbe" not in cache
+
+    service = services.core.read_namespaced_service("shop", services.namespace)
+    assert service.spec.type == "ClusterIP"
+    assert service.spec.selector["lightship.dev/version"] == "1"
+    assert [(p.name, p.port, p.protocol, p.app_protocol) for p in service.spec.ports] == [
+        ("http-80", 80, "TCP", "http"),
+        ("tcp-6379", 6379, "TCP", None),
+    ]
+    assert service.metadata.owner_references[0].uid == uid
+
+    ingress = services.networking.read_namespaced_ingress("shop", services.namespace)
+    host = status["url"].removeprefix("https://").rstrip("/")
+    assert ingress.spec.rules[0].host == host
+    assert ingress.spec.tls[0].hosts == [host]
+    assert ingress.spec.tls[0].secret_name == "shop-tls"
+    backend = ingress.spec.rules[0].http.paths[0].backend.service
+    assert (backend.name, backend.port.number) == ("shop", 80)
+
+    revision = services.apps.read_namespaced_controller_revision("shop-v1", services.namespace)
+    assert revision.revision == 1
+    assert revision.data["containers"][0]["image"] == "nginx:1.27"
+
+    reasons = [reason for _, reason, _ in events(services, "shop")]
+    assert "VersionCreated" in reasons and "VersionActivated" in reasons
+
+
+def test_update_activates_the_new_version_and_removes_the_old(services: Services) -> None:
+    services.apply("shop", shop("nginx:1.26"))
+    services.wait_active("shop", 1)
+    services.apply("shop", shop("nginx:1.27"))
+    status = services.wait_active("shop", 2)
+    assert states(status) == {2: "Active", 1: "Inactive"}
+    assert selected_version(services, "shop") == "2"
+    assert services.pods("shop", 1) == []
+    assert [p["spec"]["containers"][0]["image"] for p in services.pods("shop", 2)] == ["nginx:1.27"]
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ("sim.invalid/pull-error:1", "ImagePullBackOff"),
+        ("sim.invalid/crash-loop:1", "CrashLoopBackOff"),
+        ("sim.invalid/never-ready:1", "ActivationTimeout"),
+    ],
+)
+def test_failed_version_leaves_the_previous_one_serving(
+    services: Services, image: str, reason: str
+) -> None:
+    services.apply("shop", shop(scale=2))
+    services.wait_active("shop", 1)
+    serving = uids(services.pods("shop", 1))
+
+    services.apply("shop", shop(image, scale=2))
+    status = services.wait(
+        "shop", lambda s: states(s).get(2) == "Failed", "version 2 Failed", timeout=60
+    )
+    failed = status["versions"][0]
+    assert (failed["version"], failed["reason"]) == (2, reason)
+    assert failed["message"]
+    assert status["state"] == "Running"
+    assert status["currentDeployment"]["version"] == 1
+    assert "nextDeployment" not in status
+    assert selected_version(services, "shop") == "1"
+    assert uids(services.pods("shop", 1)) == serving
+    deadline = time.monotonic() + 30
+    while services.pods("shop", 2):
+        assert time.monotonic() < deadline, "the failed version's pods were not removed"
+        time.sleep(0.3)
+    assert ("Warning", "VersionFailed") in {(t, r) for t, r, _ in events(services, "shop")}
+
+
+def test_failure_with_no_previous_version_leaves_no_active_deployment(services: Services) -> None:
+    services.apply("shop", shop("sim.invalid/pull-error:2"))
+    status = services.wait(
+        "shop", lambda s: states(s) == {1: "Failed"}, "version 1 Failed", timeout=60
+    )
+    assert status["state"] == "Ready"
+    assert "currentDeployment" not in status and "url" not in status
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NoActiveVersion")
+
+
+def test_spec_change_while_activating_supersedes_it(services: Services) -> None:
+    services.apply("shop", shop())
+    services.wait_active("shop", 1)
+    services.apply("shop", shop("sim.invalid/never-ready:3"))
+    services.wait("shop", lambda s: states(s).get(2) == "Activating", "version 2 Activating")
+    services.apply("shop", shop("nginx:1.28"))
+    status = services.wait_active("shop", 3)
+    assert states(status) == {3: "Active", 2: "Inactive", 1: "Inactive"}
+    assert status["versions"][1]["message"] == "superseded by version 3"
+    assert services.pods("shop", 2) == []
+
+
+def test_history_keeps_the_latest_50_versions(services: Services) -> None:
+    for change in range(1, 53):
+        spec = shop()
+        spec["containers"][0]["environment"] = [{"name": "CHANGE", "value": str(change)}]
+        services.apply("shop", spec)
+        services.wait(
+            "shop",
+            lambda s, n=change: s["versions"][0]["version"] == n,
+            f"version {change} recorded",
+        )
+    status = services.wait_active("shop", 52)
+    assert [v["version"] for v in status["versions"]] == list(range(52, 2, -1))
+    deadline = time.monotonic() + 30
+    while services.revisions("shop") != list(range(3, 53)):
+        assert time.monotonic() < deadline, f"revisions: {services.revisions('shop')}"
+        time.sleep(0.3)
+
+
+def test_redeploy_makes_a_new_version_from_a_kept_one(services: Services) -> None:
+    services.apply("shop", shop("nginx:1.26"))
+    services.wait_active("shop", 1)
+    services.apply("shop", shop("nginx:1.27", public=False))
+    services.wait_active("shop", 2)
+    result = services.cluster.run_lightship(
+        "redeploy", "shop", "--version", "1", "-n", services.namespace
+    )
+    assert result.returncode == 0, result.stderr
+    status = services.wait_active("shop", 3)
+    assert [p["spec"]["containers"][0]["image"] for p in services.pods("shop", 3)] == ["nginx:1.26"]
+    assert services.get("shop")["spec"]["publicEndpoint"]["containerName"] == "web"
+    assert status["url"]
+
+
+def test_removing_the_public_endpoint_removes_ingress_and_url(services: Services) -> None:
+    services.apply("shop", shop())
+    assert services.wait_active("shop", 1)["url"]
+    services.apply("shop", shop(public=False))
+    status = services.wait_active("shop", 2)
+    assert "url" not in status
+    ingresses = services.networking.list_namespaced_ingress(services.namespace)
+    assert ingresses.items == []
+
+
+def test_deleted_pod_of_the_active_version_is_replaced(services: Services) -> None:
+    services.apply("shop", shop(scale=2))
+    services.wait_active("shop", 1)
+    (victim, _) = sorted(services.pods("shop", 1), key=lambda p: p["metadata"]["name"])
+    services.core.delete_namespaced_pod(victim["metadata"]["name"], services.namespace)
+    deadline = time.monotonic() + 30
+    while True:
+        pods = services.pods("shop", 1)
+        names = sorted(p["metadata"]["name"] for p in pods)
+        if names == ["shop-v1-0", "shop-v1-1"] and victim["metadata"]["uid"] not in uids(pods):
+            break
+        assert time.monotonic() < deadline, f"pod not replaced: {names}"
+        time.sleep(0.3)
+
+
+def test_deleting_the_object_removes_every_child(services: Services) -> None:
+    services.apply("shop", shop())
+    services.wait_active("shop", 1)
+    services.cluster.kubectl("delete", "csd", "shop", "-n", services.namespace, "--wait=true")
+    deadline = time.monotonic() + 60
+    while True:
+        left = services.cluster.kubectl(
+            "get",
+            "pods,services,ingresses,controllerrevisions",
+            "-n",
+            services.namespace,
+            "-l",
+            "lightship.dev/service=shop",
+            "-o",
+            "name",
+        ).stdout.split()
+        if not left:
+            break
+        assert time.monotonic() < deadline, f"left behind: {left}"
+        time.sleep(0.5)
+
+
+def test_operator_restarted_mid_rollout_completes_it(
+    services: Services, operator: Operator
+) -> None:
+    services.apply("shop", shop())
+    services.wait_active("shop", 1)
+    operator.stop()
+    try:
+        services.apply("shop", shop("nginx:1.28", scale=3))
+    finally:
+        operator.start()
+    status = services.wait_active("shop", 2)
+    assert states(status) == {2: "Active", 1: "Inactive"}
+    assert services.revisions("shop") == [1, 2]
+    assert len(services.pods("shop", 2)) == 3 and services.pods("shop", 1) == []
+
+
+def test_label_and_annotation_changes_make_no_version(services: Services) -> None:
+    services.apply("shop", shop())
+    services.wait_active("shop", 1)
+    services.cluster.kubectl(
+        "label", "csd", "shop", "-n", services.namespace, "argocd.argoproj.io/instance=shop"
+    )
+    services.cluster.kubectl("annotate", "csd", "shop", "-n", services.namespace, "note=hello")
+    services.apply("shop", shop())  # the same manifest again
+    time.sleep(2)
+    assert services.get("shop")["metadata"]["generation"] == 1
+    assert [v["version"] for v in services.status("shop")["versions"]] == [1]
+    assert services.revisions("shop") == [1]
+
+
+def test_foreign_service_is_reported_not_overwritten(services: Services) -> None:
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "shop"},
+        "spec": {"selector": {"app": "someone-else"}, "ports": [{"port": 8080}]},
+    }
+    services.cluster.kubectl(
+        "apply", "-n", services.namespace, "-f", "-", stdin=json.dumps(foreign)
+    )
+    services.apply("shop", shop())
+    status = services.wait(
+        "shop",
+        lambda s: any(
+            c["type"] == "Conflict" and c["status"] == "True" for c in s.get("conditions", [])
+        ),
+        "the Conflict condition",
+    )
+    conflict = next(c for c in status["conditions"] if c["type"] == "Conflict")
+    assert conflict["reason"] == "ForeignObject"
+    assert "Service" in conflict["message"]
+    service = services.core.read_namespaced_service("shop", services.namespace)
+    assert service.spec.selector == {"app": "someone-else"}
+    assert ("Warning", "ForeignObject") in {(t, r) for t, r, _ in events(services, "shop")}
+    assert states(status) == {1: "Activating"}  # traffic cannot move to it
