@@ -86,6 +86,7 @@ up() {
     --kube-scheduler-binary "$bin/kube-scheduler" \
     --kwok-controller-binary "$bin/kwok" \
     --etcd-binary "$bin/etcd" \
+    --kube-audit-policy "$here/audit-policy.yaml" \
     --timeout 5m --wait 2m >&2 \
     || fail "kwokctl could not create the cluster; logs: $KWOK_WORKDIR/clusters/$name/logs/"
   add_nodes

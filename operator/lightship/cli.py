@@ -1,5 +1,6 @@
 """The `lightship` command line."""
 
+from importlib import metadata
 from typing import Any, cast
 
 import typer
@@ -68,7 +69,10 @@ def kube_client() -> Any:
         except (config.ConfigException, OSError) as error:
             typer.echo(f"lightship: no cluster to talk to: {error}", err=True)
             raise typer.Exit(2) from None
-    return client.ApiClient()
+    api = client.ApiClient()
+    # Tells the operator's own requests apart in the API server's audit log.
+    api.user_agent = f"lightship/{metadata.version('lightship')}"
+    return api
 
 
 NamespaceOption = typer.Option("default", "--namespace", "-n", help="the service's namespace")
@@ -188,3 +192,43 @@ def redeploy(
         _content_type="application/json-patch+json",
     )
     typer.echo(f"{service}: the spec of version {version} is deployed again as a new version")
+
+
+@app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="the service name (the object's metadata.name)"),
+    containers: str = typer.Option(
+        ..., "--containers", help="Lightsail's containers JSON file (what --containers was given)"
+    ),
+    public_endpoint: str | None = typer.Option(
+        None, "--public-endpoint", help="Lightsail's public endpoint JSON file, if any"
+    ),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", help="the namespace to put in the manifest"
+    ),
+    scale: int = typer.Option(1, "--scale", help="pods per deployment version"),
+) -> None:
+    """Print a ContainerServiceDeployment made from a Lightsail container service deployment.
+
+    Reads the JSON files given to `aws lightsail create-container-service-deployment`."""
+    from pathlib import Path
+
+    import yaml
+
+    from lightship.migrate import MigrationError, import_service, read_json
+
+    try:
+        manifest = import_service(
+            name,
+            read_json(Path(containers)),
+            read_json(Path(public_endpoint)) if public_endpoint else None,
+            namespace,
+            scale,
+            containers_file=containers,
+            public_endpoint_file=public_endpoint or "public-endpoint.json",
+        )
+    except MigrationError as error:
+        for problem in error.problems:
+            typer.echo(f"lightship: {problem}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(yaml.safe_dump(manifest, sort_keys=False), nl=False)
