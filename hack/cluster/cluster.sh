@@ -40,9 +40,7 @@ wait_ready() { # seconds
 }
 
 add_nodes() {
-  kc apply -f "$here/nodes.yaml" >/dev/null
-  kc wait --for=condition=Ready node -l type=kwok --timeout=120s >/dev/null \
-    || fail "the simulated nodes did not become Ready; see $KWOK_WORKDIR/clusters/$name/logs/kwok-controller.log"
+  kc apply -f "$here/nodes.yaml" >/dev/null && kc wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null
 }
 
 # kwok's default stages (node initialisation and heartbeat, pod ready/complete/delete) are read from
@@ -68,17 +66,23 @@ up() {
     say "reusing the running cluster ($kubeconfig)"
     return
   fi
+  config >"$state/kwokctl.yaml.new"
   if known; then
-    say "found a cluster that is not healthy; trying to start it"
-    if kwokctl start cluster --name "$name" >&2 && wait_ready 60; then
-      add_nodes
-      if healthy; then say "restarted ($kubeconfig)"; return; fi
+    if cmp -s "$state/kwokctl.yaml" "$state/kwokctl.yaml.new"; then
+      say "found a cluster that is not healthy; trying to start it"
+      if kwokctl start cluster --name "$name" >&2 && wait_ready 60 && add_nodes && healthy; then
+        rm -f "$state/kwokctl.yaml.new"
+        say "restarted ($kubeconfig)"
+        return
+      fi
+      say "replacing the broken cluster"
+    else
+      say "replacing the cluster: its configuration changed"
     fi
-    say "replacing the broken cluster"
     kwokctl delete cluster --name "$name" >&2 || true
   fi
   rm -f "$kubeconfig"
-  config >"$state/kwokctl.yaml"
+  mv "$state/kwokctl.yaml.new" "$state/kwokctl.yaml"
   local start=$SECONDS
   kwokctl create cluster --name "$name" --config "$state/kwokctl.yaml" --kubeconfig "$kubeconfig" \
     --kube-apiserver-binary "$bin/kube-apiserver" \
@@ -89,8 +93,8 @@ up() {
     --kube-audit-policy "$here/audit-policy.yaml" \
     --timeout 5m --wait 2m >&2 \
     || fail "kwokctl could not create the cluster; logs: $KWOK_WORKDIR/clusters/$name/logs/"
-  add_nodes
-  healthy || fail "the cluster started but is not healthy; logs: $KWOK_WORKDIR/clusters/$name/logs/"
+  add_nodes && healthy \
+    || fail "the cluster started but its simulated nodes are not Ready; logs: $KWOK_WORKDIR/clusters/$name/logs/"
   say "up in $((SECONDS - start)) s; export KUBECONFIG=$kubeconfig"
 }
 
