@@ -6,13 +6,17 @@
 #   cluster.sh down   stop it and remove its state
 #
 # State lives in .cluster/ of the checkout (git-ignored); the kubeconfig is .cluster/kubeconfig.
+# LIGHTSHIP_CLUSTER=NAME runs another cluster beside it (the benchmarks use their own), with
+# its kubeconfig at .cluster/NAME.kubeconfig.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 state="$root/.cluster"
-kubeconfig="$state/kubeconfig"
-name=lightship
+name=${LIGHTSHIP_CLUSTER:-lightship}
+if [[ "$name" == lightship ]]; then prefix="$state/"; else prefix="$state/$name."; fi
+kubeconfig="${prefix}kubeconfig"
+config_file="${prefix}kwokctl.yaml"
 export KWOK_WORKDIR="$state/kwok"
 
 say() { echo "cluster: $*" >&2; }
@@ -66,12 +70,12 @@ up() {
     say "reusing the running cluster ($kubeconfig)"
     return
   fi
-  config >"$state/kwokctl.yaml.new"
+  config >"$config_file.new"
   if known; then
-    if cmp -s "$state/kwokctl.yaml" "$state/kwokctl.yaml.new"; then
+    if cmp -s "$config_file" "$config_file.new"; then
       say "found a cluster that is not healthy; trying to start it"
       if kwokctl start cluster --name "$name" >&2 && wait_ready 60 && add_nodes && healthy; then
-        rm -f "$state/kwokctl.yaml.new"
+        rm -f "$config_file.new"
         say "restarted ($kubeconfig)"
         return
       fi
@@ -82,9 +86,9 @@ up() {
     kwokctl delete cluster --name "$name" >&2 || true
   fi
   rm -f "$kubeconfig"
-  mv "$state/kwokctl.yaml.new" "$state/kwokctl.yaml"
+  mv "$config_file.new" "$config_file"
   local start=$SECONDS
-  kwokctl create cluster --name "$name" --config "$state/kwokctl.yaml" --kubeconfig "$kubeconfig" \
+  kwokctl create cluster --name "$name" --config "$config_file" --kubeconfig "$kubeconfig" \
     --kube-apiserver-binary "$bin/kube-apiserver" \
     --kube-controller-manager-binary "$bin/kube-controller-manager" \
     --kube-scheduler-binary "$bin/kube-scheduler" \
@@ -100,7 +104,7 @@ up() {
 
 down() {
   if [[ -x "$bin/kwokctl" ]] && known; then kwokctl delete cluster --name "$name" >&2; fi
-  rm -rf "$state"
+  rm -f "$kubeconfig" "$config_file"
   say "down"
 }
 

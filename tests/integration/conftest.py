@@ -27,6 +27,9 @@ CLUSTER_SCRIPT = ROOT / "hack" / "cluster" / "cluster.sh"
 CRD_FILE = ROOT / "crds" / "lightship.dev_containerservicedeployments.yaml"
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+# Every namespace of this test session starts with this, and the session's operator watches only
+# those: test sessions (and benchmarks) can share the cluster without their operators meeting.
+SESSION = f"t{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ def crd(cluster: Cluster) -> None:
 def namespace(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards (without waiting for it to go)."""
     stem = request.node.name.lower().replace("_", "-")
-    stem = "".join(c for c in stem if c.isalnum() or c == "-")[:40].strip("-")
-    name = f"t-{stem}-{secrets.token_hex(3)}"
+    stem = "".join(c for c in stem if c.isalnum() or c == "-")[:36].strip("-")
+    name = f"{SESSION}-{stem}-{secrets.token_hex(3)}"
     cluster.kubectl("create", "namespace", name)
     # Pods are refused until the namespace's default ServiceAccount exists.
     deadline = time.monotonic() + 30
@@ -158,7 +161,11 @@ def operator(
     """The operator, running for the whole session, with a short activation deadline so the
     never-ready case fails within a test."""
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    running = Operator(cluster, log_path, {"LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "20"})
+    running = Operator(
+        cluster,
+        log_path,
+        {"LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "20", "LIGHTSHIP_NAMESPACES": f"{SESSION}-*"},
+    )
     running.start()
     yield running
     if running.process is not None:
