@@ -104,6 +104,7 @@ class Cluster:
     def delete(self, kind: str, namespace: str, name: str) -> None:
         call: Callable[..., Any] = {
             "Pod": self.core.delete_namespaced_pod,
+            "Service": self.core.delete_namespaced_service,
             "Ingress": self.networking.delete_namespaced_ingress,
             "ControllerRevision": self.apps.delete_namespaced_controller_revision,
         }[kind]
@@ -206,6 +207,8 @@ def reconcile(cluster: Cluster, settings: Settings, namespace: str, name: str) -
                 cluster.patch(namespace, manifest)
     if plan.delete_ingress:
         cluster.delete("Ingress", namespace, name)
+    if plan.delete_service:
+        cluster.delete("Service", namespace, name)
     for pod_name in plan.delete_pods:
         cluster.delete("Pod", namespace, pod_name)
     for revision in plan.delete_revisions:

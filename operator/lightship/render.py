@@ -131,8 +131,11 @@ def render_pod(
     }
 
 
-def render_service(service: str, uid: str, spec: ContainerServiceSpec, version: int) -> Manifest:
-    """The private endpoint; its selector names the active version, so a switch is one patch."""
+def render_service(
+    service: str, uid: str, spec: ContainerServiceSpec, version: int
+) -> Manifest | None:
+    """The private endpoint; its selector names the active version, so a switch is one patch.
+    None when no container opens a port: a ClusterIP Service needs at least one."""
     ports = []
     for container in spec.containers:
         for port in container.ports:
@@ -145,6 +148,8 @@ def render_service(service: str, uid: str, spec: ContainerServiceSpec, version: 
             if app_protocol := _app_protocol(port.protocol):
                 entry["appProtocol"] = app_protocol
             ports.append(entry)
+    if not ports:
+        return None
     return {
         "apiVersion": "v1",
         "kind": "Service",

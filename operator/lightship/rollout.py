@@ -93,6 +93,7 @@ class Plan:
     create_pods: list[Manifest] = field(default_factory=list)
     delete_pods: list[str] = field(default_factory=list)
     apply_service: Manifest | None = None  # create or patch to this
+    delete_service: bool = False
     apply_ingress: Manifest | None = None
     delete_ingress: bool = False
     delete_revisions: list[str] = field(default_factory=list)
@@ -326,10 +327,11 @@ class _Planner:
                 self.result.delete_pods.append(pod.name)  # recreated once it is gone
         self.result.create_pods.extend(self.missing_pods(active.version, spec))
         service = render.render_service(self.o.name, self.o.uid, spec, active.version)
-        if self.owned(self.o.service) and (
-            self.o.service is None or not is_subset(service, self.o.service)
-        ):
-            self.result.apply_service = service
+        if self.owned(self.o.service):  # a foreign one is reported by the Conflict condition
+            if service is None:
+                self.result.delete_service = self.o.service is not None
+            elif self.o.service is None or not is_subset(service, self.o.service):
+                self.result.apply_service = service
         ingress = render.render_ingress(self.o.name, self.o.uid, spec, self.settings)
         if self.owned(self.o.ingress):  # a foreign one is reported by the Conflict condition
             if ingress is None:
@@ -385,14 +387,19 @@ class _Planner:
         else:
             state = ServiceState.Ready
         active_spec = self.spec_of(active.version) if active else None
-        url = None
+        url = private_domain = None
         if active_spec is not None and active_spec.public_endpoint is not None:
             url = render.public_url(self.o.name, self.o.uid, self.settings)
+        # The private domain is the Service's name, which exists while some container of the
+        # serving (or else the coming) version opens a port.
+        shown_spec = active_spec or self.o.spec
+        if any(container.ports for container in shown_spec.containers):
+            private_domain = render.private_domain(self.o.name, self.o.namespace)
         return ContainerServiceStatus(
             observed_generation=self.o.generation,
             state=state,
             url=url,
-            private_domain=render.private_domain(self.o.name, self.o.namespace),
+            private_domain=private_domain,
             current_deployment=active,
             next_deployment=activating,
             versions=versions,

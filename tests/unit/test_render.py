@@ -161,3 +161,10 @@ def test_revision_keeps_the_full_spec_and_the_generation() -> None:
     assert revision["revision"] == 3
     assert revision["metadata"]["annotations"] == {"lightship.dev/generation": "9"}
     assert ContainerServiceSpec.model_validate(revision["data"]) == SHOP
+
+
+def test_no_service_when_no_container_opens_a_port() -> None:
+    worker = ContainerServiceSpec.model_validate(
+        {"containers": [{"name": "worker", "image": "busybox:1.36"}]}
+    )
+    assert render.render_service("jobs", UID, worker, 1) is None

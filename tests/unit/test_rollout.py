@@ -464,3 +464,25 @@ def test_observe_pod(
     assert observed_pod.failure == failure
     assert observed_pod.ended == ended
     assert observe_pod(pod_manifest(status, deleting=True)).terminating
+
+
+def test_a_version_without_ports_has_no_service_and_no_private_domain() -> None:
+    worker = ContainerServiceSpec.model_validate(
+        {"containers": [{"name": "worker", "image": "busybox:1.36"}]}
+    )
+    web = spec()
+    result = plan(
+        observed(
+            2,
+            worker,
+            [version(2, ACTIVATING), version(1, ACTIVE)],
+            revisions={1: (1, web), 2: (2, worker)},
+            pods=[pod(1), pod(2)],
+            selected=1,
+        ),
+        SETTINGS,
+    )
+    assert states(result) == {2: ACTIVE, 1: INACTIVE}
+    assert result.apply_service is None and result.delete_service is True
+    assert result.delete_ingress is True
+    assert result.status.private_domain is None and result.status.url is None
