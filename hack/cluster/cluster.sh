@@ -66,16 +66,22 @@ config() {
 up() {
   "$here/build.sh" >/dev/null
   mkdir -p "$state"
-  if healthy; then
+  # One file per call: concurrent calls (test sessions sharing the cluster) must not see each
+  # other's half-written configuration and take it for a changed one.
+  local new
+  new=$(mktemp "$config_file.XXXXXX")
+  config >"$new"
+  # A running cluster is reused only when it was made from this configuration.
+  if healthy && cmp -s "$config_file" "$new"; then
+    rm -f "$new"
     say "reusing the running cluster ($kubeconfig)"
     return
   fi
-  config >"$config_file.new"
   if known; then
-    if cmp -s "$config_file" "$config_file.new"; then
+    if cmp -s "$config_file" "$new"; then
       say "found a cluster that is not healthy; trying to start it"
       if kwokctl start cluster --name "$name" >&2 && wait_ready 60 && add_nodes && healthy; then
-        rm -f "$config_file.new"
+        rm -f "$new"
         say "restarted ($kubeconfig)"
         return
       fi
@@ -86,7 +92,7 @@ up() {
     kwokctl delete cluster --name "$name" >&2 || true
   fi
   rm -f "$kubeconfig"
-  mv "$config_file.new" "$config_file"
+  mv "$new" "$config_file"
   local start=$SECONDS
   kwokctl create cluster --name "$name" --config "$config_file" --kubeconfig "$kubeconfig" \
     --kube-apiserver-binary "$bin/kube-apiserver" \
@@ -97,8 +103,9 @@ up() {
     --kube-audit-policy "$here/audit-policy.yaml" \
     --timeout 5m --wait 2m >&2 \
     || fail "kwokctl could not create the cluster; logs: $KWOK_WORKDIR/clusters/$name/logs/"
-  add_nodes && healthy \
-    || fail "the cluster started but its simulated nodes are not Ready; logs: $KWOK_WORKDIR/clusters/$name/logs/"
+  if ! { add_nodes && healthy; }; then
+    fail "the cluster started but its simulated nodes are not Ready; logs: $KWOK_WORKDIR/clusters/$name/logs/"
+  fi
   say "up in $((SECONDS - start)) s; export KUBECONFIG=$kubeconfig"
 }
 

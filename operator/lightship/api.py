@@ -43,6 +43,11 @@ MIN_THRESHOLD, MAX_THRESHOLD = 2, 10
 MIN_SUCCESS_CODE, MAX_SUCCESS_CODE = 200, 499
 MAX_SUCCESS_CODES_LENGTH = 128
 MAX_VERSIONS = 50
+# The last lines of a failing container kept in its version's status entry, and how many of the
+# newest versions keep theirs: bounded, so the status stays far below etcd's object size limit.
+MAX_LOG_LINES = 20
+MAX_LOG_BYTES = 2048
+MAX_VERSIONS_WITH_LOGS = 5
 MAX_SERVICE_NAME_LENGTH = 63
 
 # A DNS-1035 label: the service name becomes the name of a Service and an Ingress.
@@ -531,6 +536,18 @@ class ServiceState(StrEnum):
     Running = "Running"
 
 
+class ContainerLog(_WireModel):
+    """The last lines one container of a failed version wrote."""
+
+    pod: str = Field(max_length=253, description="The pod the lines were read from.")
+    container: str = Field(max_length=MAX_CONTAINER_NAME_LENGTH, description="The container.")
+    lines: list[Annotated[str, Field(max_length=MAX_LOG_BYTES)]] = Field(
+        max_length=MAX_LOG_LINES,
+        description=f"Its last lines, oldest first: at most {MAX_LOG_LINES} lines and "
+        f"{MAX_LOG_BYTES} bytes.",
+    )
+
+
 class DeploymentVersion(_WireModel):
     """A summary of one deployment version; its full spec is kept in a ControllerRevision."""
 
@@ -546,6 +563,13 @@ class DeploymentVersion(_WireModel):
         None, description="Why the version is in its state, in one word (e.g. ImagePullBackOff)."
     )
     message: str | None = Field(None, description="Details of the state, for humans.")
+    logs: list[ContainerLog] | None = Field(
+        None,
+        max_length=MAX_CONTAINERS,
+        description="For a Failed version: the last lines its failing containers wrote, read "
+        f"before their pod was removed. Kept for the {MAX_VERSIONS_WITH_LOGS} newest versions "
+        "that have them.",
+    )
 
 
 class Condition(_WireModel):

@@ -5,9 +5,9 @@ admission chain, OpenAPI schema and CEL rules included, without storing anything
 """
 
 import json
-import subprocess
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,10 @@ from tests.cases import (
     Case,
     base_spec,
     changed,
-    resource,
 )
+from tests.integration.dry_run import Kubectl, dry_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("crd")]
-
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 SAMPLES = sorted((Path(__file__).parents[2] / "manifests" / "samples").glob("*.yaml"))
 
@@ -57,15 +55,14 @@ CEL_CASES = {
 } - {"success-codes-too-long"}
 
 
-def dry_run(
-    kubectl: Kubectl, namespace: str, spec: dict[str, Any], *flags: str, name: str = "shop"
-) -> subprocess.CompletedProcess[str]:
-    """Applies a ContainerServiceDeployment in a server-side dry run; the server's verdict."""
-    manifest = json.dumps(resource(name, spec))
-    return kubectl(
-        "apply", "--dry-run=server", "-o", "json", "-n", namespace, *flags, "-f", "-",
-        stdin=manifest, check=False,
-    )  # fmt: skip
+@pytest.fixture(scope="module")
+def dry_run_namespace(kubectl: Kubectl) -> Iterator[str]:
+    """One namespace for all the dry runs of this module. A dry run stores nothing, so the cases
+    need no fresh namespace each, which would cost half a second per case."""
+    name = f"t-api-server-{secrets.token_hex(3)}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def _params(cases: list[Case]) -> list[Any]:
@@ -74,9 +71,9 @@ def _params(cases: list[Case]) -> list[Any]:
 
 @pytest.mark.parametrize("case", _params(INVALID_SPECS))
 def test_invalid_spec_is_rejected_naming_the_field(
-    kubectl: Kubectl, namespace: str, case: Case
+    kubectl: Kubectl, dry_run_namespace: str, case: Case
 ) -> None:
-    result = dry_run(kubectl, namespace, case.spec)
+    result = dry_run(kubectl, dry_run_namespace, case.spec)
     assert result.returncode != 0, f"accepted: {result.stdout}"
     assert case.field in result.stderr
     if case.id in CEL_CASES:
@@ -88,9 +85,9 @@ def test_invalid_spec_is_rejected_naming_the_field(
 
 @pytest.mark.parametrize("case", _params(VALID_SPECS))
 def test_valid_spec_is_accepted_with_the_models_defaults(
-    kubectl: Kubectl, namespace: str, case: Case
+    kubectl: Kubectl, dry_run_namespace: str, case: Case
 ) -> None:
-    result = dry_run(kubectl, namespace, case.spec)
+    result = dry_run(kubectl, dry_run_namespace, case.spec)
     assert result.returncode == 0, result.stderr
     defaulted = ContainerServiceSpec.model_validate(case.spec)
     assert json.loads(result.stdout)["spec"] == defaulted.model_dump(
@@ -99,26 +96,26 @@ def test_valid_spec_is_accepted_with_the_models_defaults(
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, id=id) for id, name in INVALID_NAMES])
-def test_invalid_name_is_rejected(kubectl: Kubectl, namespace: str, name: str) -> None:
-    result = dry_run(kubectl, namespace, base_spec(), name=name)
+def test_invalid_name_is_rejected(kubectl: Kubectl, dry_run_namespace: str, name: str) -> None:
+    result = dry_run(kubectl, dry_run_namespace, base_spec(), name=name)
     assert result.returncode != 0, f"accepted: {result.stdout}"
     assert "metadata.name" in result.stderr
 
 
 @pytest.mark.parametrize("name", VALID_NAMES)
-def test_valid_name_is_accepted(kubectl: Kubectl, namespace: str, name: str) -> None:
-    result = dry_run(kubectl, namespace, base_spec(), name=name)
+def test_valid_name_is_accepted(kubectl: Kubectl, dry_run_namespace: str, name: str) -> None:
+    result = dry_run(kubectl, dry_run_namespace, base_spec(), name=name)
     assert result.returncode == 0, result.stderr
 
 
 def test_unknown_fields_are_rejected_strictly_and_pruned_otherwise(
-    kubectl: Kubectl, namespace: str
+    kubectl: Kubectl, dry_run_namespace: str
 ) -> None:
     spec = changed("containers[1].restartPolicy", "Always")
-    strict = dry_run(kubectl, namespace, spec)  # kubectl's default: --validate=strict
+    strict = dry_run(kubectl, dry_run_namespace, spec)  # kubectl's default: --validate=strict
     assert strict.returncode != 0
     assert 'unknown field "spec.containers[1].restartPolicy"' in strict.stderr
-    lenient = dry_run(kubectl, namespace, spec, "--validate=ignore")
+    lenient = dry_run(kubectl, dry_run_namespace, spec, "--validate=ignore")
     assert lenient.returncode == 0, lenient.stderr
     assert "restartPolicy" not in json.loads(lenient.stdout)["spec"]["containers"][1]
 
