@@ -69,7 +69,11 @@ def kube_client() -> Any:
         except (config.ConfigException, OSError) as error:
             typer.echo(f"lightship: no cluster to talk to: {error}", err=True)
             raise typer.Exit(2) from None
-    api = client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # A kept connection for each of the operator's reconcile threads (16): with fewer, urllib3
+    # drops the extra connections and their next requests pay a new TLS handshake each.
+    configuration.connection_pool_maxsize = 32
+    api = client.ApiClient(configuration)
     # Tells the operator's own requests apart in the API server's audit log.
     api.user_agent = f"lightship/{metadata.version('lightship')}"
     return api
@@ -232,3 +236,153 @@ def import_(
             typer.echo(f"lightship: {problem}", err=True)
         raise typer.Exit(2) from None
     typer.echo(yaml.safe_dump(manifest, sort_keys=False), nl=False)
+
+
+def _api_message(error: Exception) -> str:
+    """The API server's message of a failed request, else the error itself."""
+    import json
+
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(error, ApiException):
+        try:
+            return str(json.loads(error.body or "")["message"])
+        except (TypeError, ValueError, KeyError):
+            return f"{error.status} {error.reason}"
+    return str(error)
+
+
+@app.command()
+def logs(
+    service: str,
+    container: str | None = typer.Option(
+        None,
+        "--container",
+        "-c",
+        help="the container (default: the public endpoint's, else the first)",
+    ),
+    version: int | None = typer.Option(
+        None, "--version", help="the version whose pods to read (default: the active one)"
+    ),
+    follow: bool = typer.Option(False, "--follow", "-f", help="stream new lines as they come"),
+    since: str | None = typer.Option(
+        None, "--since", help="only lines newer than this: 30s, 10m, 2h, 1h30m"
+    ),
+    namespace: str = NamespaceOption,
+) -> None:
+    """Print a container's logs from every pod of a version (default: the active one).
+
+    Each line is prefixed with its pod's name when the version has several pods. A failed
+    version whose pods are gone shows the last lines the operator kept when it failed."""
+    import json
+
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from lightship import logs as container_logs
+    from lightship.api import ContainerServiceSpec
+    from lightship.render import SERVICE_LABEL, VERSION_LABEL, revision_name
+
+    try:
+        since_seconds = container_logs.parse_since(since) if since else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--since") from None
+    api = kube_client()
+    core = client.CoreV1Api(api)
+    obj = _service_object(api, namespace, service)
+    state = obj.get("status") or {}
+    if version is None:
+        current = state.get("currentDeployment")
+        if not current:
+            typer.echo(
+                f"lightship: {service} has no active version: choose one with --version", err=True
+            )
+            raise typer.Exit(1)
+        version = int(current["version"])
+    try:
+        revision = client.AppsV1Api(api).read_namespaced_controller_revision(
+            revision_name(service, version), namespace
+        )
+    except ApiException as error:
+        if error.status == 404:
+            typer.echo(f"lightship: version {version} of {service} is not kept", err=True)
+            raise typer.Exit(1) from None
+        raise
+    spec = ContainerServiceSpec.model_validate(revision.data)
+    names = [c.name for c in spec.containers]
+    if container is not None and container not in names:
+        typer.echo(
+            f"lightship: version {version} has no container {container!r}; "
+            f"its containers: {', '.join(names)}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    uid = obj["metadata"]["uid"]
+    listed: Any = core.list_namespaced_pod(
+        namespace,
+        label_selector=f"{SERVICE_LABEL}={service},{VERSION_LABEL}={version}",
+        _preload_content=False,
+    )
+    pods: list[str] = sorted(
+        pod["metadata"]["name"]
+        for pod in json.loads(listed.data)["items"]
+        if "deletionTimestamp" not in pod["metadata"]
+        and any(
+            o["uid"] == uid and o.get("controller")
+            for o in pod["metadata"].get("ownerReferences", [])
+        )
+    )
+    if not pods:
+        _kept_logs(state, service, version, container)
+        return
+    chosen = container or container_logs.default_container(spec)
+    if follow:
+        try:
+            container_logs.follow(
+                core,
+                namespace,
+                pods,
+                chosen,
+                since_seconds,
+                write=typer.echo,
+                error=lambda pod, error: typer.echo(
+                    f"lightship: {pod}: {_api_message(error)}", err=True
+                ),
+            )
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        return
+    failed = False
+    for pod in pods:
+        try:
+            lines = container_logs.read_all(core, namespace, pod, chosen, since_seconds)
+        except ApiException as error:
+            typer.echo(f"lightship: {pod}: {_api_message(error)}", err=True)
+            failed = True
+            continue
+        for line in container_logs.prefixed(pod, lines, len(pods) > 1):
+            typer.echo(line)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _kept_logs(state: dict[str, Any], service: str, version: int, container: str | None) -> None:
+    """Prints the last lines the operator kept of a version whose pods are gone."""
+    entry = next((v for v in state.get("versions", []) if v["version"] == version), None)
+    kept = [
+        log
+        for log in (entry or {}).get("logs", [])
+        if container is None or log["container"] == container
+    ]
+    if not kept:
+        typer.echo(f"lightship: version {version} of {service} has no pods", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"lightship: version {version} has no pods; the last lines kept when it "
+        f"{'failed' if entry and entry['state'] == 'Failed' else 'stopped'}:",
+        err=True,
+    )
+    for log in kept:
+        source = f"{log['pod']}/{log['container']}"
+        for line in log["lines"]:
+            typer.echo(f"[{source}] {line}" if len(kept) > 1 else line)

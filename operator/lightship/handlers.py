@@ -4,6 +4,7 @@ to do next, and write that. One reconcile per service runs at a time."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -16,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from lightship import GROUP, PLURAL, VERSION, render, rollout
+from lightship import GROUP, KIND, PLURAL, VERSION, logs, render, rollout
 from lightship.api import ContainerServiceSpec, ContainerServiceStatus
 from lightship.render import MANAGED_BY, MANAGED_BY_LABEL, SERVICE_LABEL, Manifest
 from lightship.settings import Settings
@@ -39,6 +40,14 @@ class Cluster:
     def _json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         response = call(*args, _preload_content=False, **kwargs)
         return json.loads(response.data)
+
+    @staticmethod
+    def _send(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A write. Its response is read, which puts the connection back into the pool: an
+        unread one is dropped, and the next request pays for a new TLS handshake."""
+        response = call(*args, _preload_content=False, **kwargs)
+        response.read()
+        response.release_conn()
 
     @classmethod
     def _get_or_none(cls, call: Callable[..., Any], *args: Any) -> Manifest | None:
@@ -72,7 +81,8 @@ class Cluster:
         }[kind]
         return self._get_or_none(call, name, namespace)
 
-    def create(self, namespace: str, manifest: Manifest) -> None:
+    def create(self, namespace: str, manifest: Manifest) -> bool:
+        """Creates the object; False when one of its name exists already."""
         calls: dict[str, Callable[..., Any]] = {
             "Pod": self.core.create_namespaced_pod,
             "Service": self.core.create_namespaced_service,
@@ -81,10 +91,12 @@ class Cluster:
         }
         call = calls[manifest["kind"]]
         try:
-            call(namespace, manifest, _preload_content=False)
+            self._send(call, namespace, manifest)
         except ApiException as error:
             if error.status != 409:  # made already, by an earlier attempt: level-based
                 raise
+            return False
+        return True
 
     def patch(self, namespace: str, manifest: Manifest) -> None:
         call: Callable[..., Any] = {
@@ -93,13 +105,7 @@ class Cluster:
         }[manifest["kind"]]
         # A merge patch replaces lists whole (ports, rules) and sets the selector in one write.
         body = {k: manifest[k] for k in ("metadata", "spec")}
-        call(
-            manifest["metadata"]["name"],
-            namespace,
-            body,
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
-        )
+        self._send(call, manifest["metadata"]["name"], namespace, body, _content_type=MERGE_PATCH)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         call: Callable[..., Any] = {
@@ -109,13 +115,30 @@ class Cluster:
             "ControllerRevision": self.apps.delete_namespaced_controller_revision,
         }[kind]
         try:
-            call(name, namespace, _preload_content=False)
+            self._send(call, name, namespace)
         except ApiException as error:
             if error.status != 404:
                 raise
 
+    def container_logs(
+        self, namespace: str, pod: str, containers: tuple[str, ...]
+    ) -> dict[str, list[str]]:
+        """The last lines (bounded) of each container's log; a log that cannot be read (the
+        kubelet has none, the pod is gone) is left out: it only adds to a failure report."""
+        found = {}
+        for container in containers:
+            try:
+                found[container] = logs.read_tail(self.core, namespace, pod, container)
+            except Exception as error:
+                reason = error.reason if isinstance(error, ApiException) else error
+                log.warning(
+                    "%s/%s: cannot read the log of %s: %s", namespace, pod, container, reason
+                )
+        return found
+
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object_status(
+        self._send(
+            self.custom.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
             namespace,
@@ -123,7 +146,6 @@ class Cluster:
             name,
             {"status": status},
             _content_type=MERGE_PATCH,
-            _preload_content=False,
         )
 
 
@@ -131,7 +153,7 @@ def _timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def observe(obj: Manifest, cluster: Cluster, now: datetime) -> rollout.Observed:
+def observe(obj: Manifest, cluster: Cluster | Seen, now: datetime) -> rollout.Observed:
     """Reads everything the rollout decision looks at. Children not controlled by this object
     are left out (pods, revisions) or passed on for the decision to report (Service, Ingress)."""
     metadata = obj["metadata"]
@@ -178,14 +200,97 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {**{key: None for key in old if key not in new}, **new}
 
 
-def reconcile(cluster: Cluster, settings: Settings, namespace: str, name: str) -> float | None:
-    """One level-based pass over a service. Returns when to look again, if it must."""
-    obj = cluster.service_object(namespace, name)
+# -- reading what the watches showed --------------------------------------------------------
+#
+# kopf watches the objects and every child kind (pods, Services and Ingresses for their events,
+# ControllerRevisions for the index alone) and keeps each one's latest state in an index
+# (`kopf.index`), so a reconcile reads nothing from the API server. A watch lags behind the
+# operator's own writes, though: the next reconcile of a service first waits until the indexes
+# show every write of the one before (`Wrote`), else it reads from the API server as before.
+# kopf starts no handler before every index holds its initial listing.
+
+# The index of each kind, by (namespace, service).
+INDEXES = {
+    KIND: "lightship_objects",
+    "ControllerRevision": "lightship_revisions",
+    "Pod": "lightship_pods",
+    "Service": "lightship_services",
+    "Ingress": "lightship_ingresses",
+}
+# How long a reconcile waits for the watches to show the previous one's writes.
+CATCH_UP_SECONDS = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Wrote:
+    """A write of a reconcile, as the next one must see it: the object is there (created; or
+    patched, then `content` is a subset of it; the status: equal to it), or it is going or gone
+    (`gone`: deleted)."""
+
+    kind: str
+    name: str
+    gone: bool = False
+    content: Manifest | None = None
+
+
+def slim(body: Mapping[str, Any], *, drop: tuple[str, ...] = ()) -> Manifest:
+    """The object as an index keeps it: without its managedFields and `drop`, which the reconcile
+    never reads (thousands of them are kept)."""
+    metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    return {**{k: v for k, v in body.items() if k not in drop}, "metadata": metadata}
+
+
+def _named(objects: list[Manifest], name: str) -> Manifest | None:
+    return next((o for o in objects if o["metadata"]["name"] == name), None)
+
+
+def shows(objects: Mapping[str, list[Manifest]], wrote: Wrote) -> bool:
+    """Whether the objects of a service, as the indexes have them, show a write."""
+    found = _named(objects[wrote.kind], wrote.name)
+    if wrote.kind == KIND:  # the status: the object may have gone since
+        return found is None or (found.get("status") or {}) == wrote.content
+    if wrote.gone:
+        return found is None or found["metadata"].get("deletionTimestamp") is not None
+    return found is not None and (wrote.content is None or rollout.is_subset(wrote.content, found))
+
+
+class Seen:
+    """One service and its children as the indexes show them, read like `Cluster`. A Service
+    or Ingress they do not show is read from the API server: the watches see only this
+    operator's children, and another owner's object that holds the name must be reported."""
+
+    def __init__(self, cluster: Cluster, objects: Mapping[str, list[Manifest]]) -> None:
+        self.cluster = cluster
+        self.objects = objects
+
+    def service_object(self, namespace: str, name: str) -> Manifest | None:
+        return _named(self.objects[KIND], name)
+
+    def children(self, kind: str, namespace: str, name: str) -> list[Manifest]:
+        return self.objects[kind]
+
+    def get(self, kind: str, namespace: str, name: str) -> Manifest | None:
+        return _named(self.objects[kind], name) or self.cluster.get(kind, namespace, name)
+
+
+def reconcile(
+    cluster: Cluster,
+    settings: Settings,
+    namespace: str,
+    name: str,
+    seen: Seen | None = None,
+    wrote: list[Wrote] | None = None,
+) -> float | None:
+    """One level-based pass over a service. Returns when to look again, if it must. Reads what
+    `seen` shows, else the API server; adds its writes to `wrote`."""
+    reader = seen or cluster
+    wrote = [] if wrote is None else wrote
+    obj = reader.service_object(namespace, name)
     if obj is None or obj["metadata"].get("deletionTimestamp"):
         return None  # garbage collection removes the children
     now = datetime.now(UTC).replace(microsecond=0)
     try:
-        observed = observe(obj, cluster, now)
+        observed = observe(obj, reader, now)
     except ValidationError as error:
         # The API server accepted what the models refuse: the CRD and the models disagree.
         # Retrying cannot help; a new spec will be looked at again.
@@ -194,25 +299,45 @@ def reconcile(cluster: Cluster, settings: Settings, namespace: str, name: str) -
         log.error("%s/%s: %s", namespace, name, message)
         return None
     plan = rollout.plan(observed, settings)
+    if plan.read_logs:
+        # A version fails: read its failing containers' last lines before its pods go, and
+        # decide again with them, so that its status entry keeps them.
+        read = {
+            pod: cluster.container_logs(namespace, pod, containers)
+            for pod, containers in plan.read_logs.items()
+        }
+        plan = rollout.plan(dataclasses.replace(observed, logs=read), settings)
+
+    def create(manifest: Manifest) -> None:
+        if cluster.create(namespace, manifest):
+            wrote.append(Wrote(manifest["kind"], manifest["metadata"]["name"]))
+
+    def delete(kind: str, child: str) -> None:
+        cluster.delete(kind, namespace, child)
+        wrote.append(Wrote(kind, child, gone=True))
 
     if plan.create_revision is not None:
-        cluster.create(namespace, plan.create_revision)
+        create(plan.create_revision)
     for pod in plan.create_pods:
-        cluster.create(namespace, pod)
-    for manifest, kind in ((plan.apply_service, "Service"), (plan.apply_ingress, "Ingress")):
+        create(pod)
+    for manifest, present in (
+        (plan.apply_service, observed.service),
+        (plan.apply_ingress, observed.ingress),
+    ):
         if manifest is not None:
-            if cluster.get(kind, namespace, name) is None:
-                cluster.create(namespace, manifest)
+            if present is None:  # as observed: a create that meets one made since is a 409
+                create(manifest)
             else:
                 cluster.patch(namespace, manifest)
+                wrote.append(Wrote(manifest["kind"], name, content=manifest))
     if plan.delete_ingress:
-        cluster.delete("Ingress", namespace, name)
+        delete("Ingress", name)
     if plan.delete_service:
-        cluster.delete("Service", namespace, name)
+        delete("Service", name)
     for pod_name in plan.delete_pods:
-        cluster.delete("Pod", namespace, pod_name)
+        delete("Pod", pod_name)
     for revision in plan.delete_revisions:
-        cluster.delete("ControllerRevision", namespace, revision)
+        delete("ControllerRevision", revision)
     for event in plan.events:
         kopf.event(
             cast(kopf.Body, obj), type=event.type, reason=event.reason, message=event.message
@@ -223,6 +348,7 @@ def reconcile(cluster: Cluster, settings: Settings, namespace: str, name: str) -
     new = plan.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     if new != old:
         cluster.patch_status(namespace, name, status_patch(old, new))
+        wrote.append(Wrote(KIND, name, content=new))
     return plan.requeue_after
 
 
@@ -238,6 +364,44 @@ class Reconciler:
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._failures: dict[Key, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # kopf's indexes (INDEXES), handed over by the first handler call.
+        self.indexes: Mapping[str, Any] | None = None
+        # The writes of each service's last run, and the runs waiting for the indexes.
+        self._wrote: dict[Key, list[Wrote]] = {}
+        self._changed: dict[Key, asyncio.Event] = {}
+
+    def use(self, handler_kwargs: Mapping[str, Any]) -> None:
+        """Takes kopf's indexes from a handler's arguments."""
+        if self.indexes is None:
+            self.indexes = {index: handler_kwargs[index] for index in INDEXES.values()}
+
+    def saw(self, key: Key) -> None:
+        """A watch showed a change of the service or one of its children."""
+        changed = self._changed.get(key)
+        if changed is not None:
+            changed.set()
+
+    async def _catch_up(self, key: Key) -> Seen | None:
+        """The service as the indexes show it, once they show the last run's writes; None, to
+        read from the API server, without indexes or when they lag by CATCH_UP_SECONDS."""
+        if self.indexes is None:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_SECONDS
+        while True:
+            objects = {
+                kind: list(self.indexes[index].get(key, ())) for kind, index in INDEXES.items()
+            }
+            if all(shows(objects, wrote) for wrote in self._wrote.get(key, ())):
+                return Seen(self.cluster, objects)
+            changed = self._changed[key] = asyncio.Event()
+            try:
+                await asyncio.wait_for(changed.wait(), deadline - loop.time())
+            except TimeoutError:
+                log.info("%s/%s: the watches lag; reading from the API server", *key)
+                return None
+            finally:
+                self._changed.pop(key, None)
 
     async def run(self, namespace: str, name: str) -> None:
         key = (namespace, name)
@@ -246,12 +410,19 @@ class Reconciler:
         self._waiting.add(key)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
+            seen = await self._catch_up(key)  # requests meanwhile fold into this run
             self._waiting.discard(key)
+            wrote: list[Wrote] = []
             try:
                 again = await asyncio.to_thread(
-                    reconcile, self.cluster, self.settings, namespace, name
+                    reconcile, self.cluster, self.settings, namespace, name, seen, wrote
                 )
             finally:
+                # What the next run waits to see; a failed run may have written some.
+                if wrote:
+                    self._wrote[key] = wrote
+                else:
+                    self._wrote.pop(key, None)
                 if key not in self._waiting:
                     self._locks.pop(key, None)
         self._failures.pop(key, None)
@@ -301,18 +472,74 @@ def register(cluster: Cluster, settings: Settings) -> None:
             prefix=GROUP, key="last-handled-configuration"
         )
         # Watch only what this operator made, filtered by the API server.
-        for resource in (("v1", "pods"), ("v1", "services"), ("networking.k8s.io", "ingresses")):
+        for resource in (
+            ("v1", "pods"),
+            ("v1", "services"),
+            ("networking.k8s.io", "ingresses"),
+            ("apps", "controllerrevisions"),
+        ):
             settings.watching.label_selectors[resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
         # kopf's own per-handler Events would be writes per change; keep only its errors.
         settings.posting.level = logging.ERROR
         settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
 
+    # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
+    def _by_service(
+        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, drop: tuple[str, ...]
+    ) -> dict[Key, Manifest]:
+        service = labels.get(SERVICE_LABEL)
+        return {(namespace, service): slim(body, drop=drop)} if namespace and service else {}
+
+    @kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])
+    def objects(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Manifest]:
+        return {(namespace, name): slim(body)} if namespace else {}
+
+    @kopf.index("v1", "pods", labels=managed, id=INDEXES["Pod"])
+    def pods(namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> Any:
+        return _by_service(namespace, labels, body, drop=("spec",))  # never read
+
+    @kopf.index("v1", "services", labels=managed, id=INDEXES["Service"])
+    def services(
+        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+    ) -> Any:
+        return _by_service(namespace, labels, body, drop=())
+
+    @kopf.index("networking.k8s.io", "ingresses", labels=managed, id=INDEXES["Ingress"])
+    def ingresses(
+        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+    ) -> Any:
+        return _by_service(namespace, labels, body, drop=())
+
+    @kopf.index("apps", "controllerrevisions", labels=managed, id=INDEXES["ControllerRevision"])
+    def revisions(
+        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+    ) -> Any:
+        return _by_service(namespace, labels, body, drop=())
+
+    @kopf.on.event(GROUP, VERSION, PLURAL)
+    async def object_seen(*, namespace: str | None, name: str, **kwargs: Any) -> None:
+        reconciler.use(kwargs)
+        if namespace:
+            reconciler.saw((namespace, name))
+
+    @kopf.on.event("apps", "controllerrevisions", labels=managed)
+    async def revision_seen(
+        *, namespace: str | None, labels: Mapping[str, str], **kwargs: Any
+    ) -> None:
+        reconciler.use(kwargs)
+        service = labels.get(SERVICE_LABEL)
+        if service and namespace:
+            reconciler.saw((namespace, service))
+
     @kopf.on.resume(GROUP, VERSION, PLURAL)
     @kopf.on.create(GROUP, VERSION, PLURAL)
     @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-    async def service_changed(*, namespace: str | None, name: str, retry: int, **_: Any) -> None:
+    async def service_changed(
+        *, namespace: str | None, name: str, retry: int, **kwargs: Any
+    ) -> None:
         assert namespace is not None  # the resource is namespaced
+        reconciler.use(kwargs)
         try:
             await reconciler.run(namespace, name)
         except ApiException as error:
@@ -323,7 +550,11 @@ def register(cluster: Cluster, settings: Settings) -> None:
     @kopf.on.event("v1", "pods", labels=managed)
     @kopf.on.event("v1", "services", labels=managed)
     @kopf.on.event("networking.k8s.io", "ingresses", labels=managed)
-    async def child_changed(*, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    async def child_changed(
+        *, namespace: str | None, labels: Mapping[str, str], **kwargs: Any
+    ) -> None:
+        reconciler.use(kwargs)
         service = labels.get(SERVICE_LABEL)
         if service and namespace:
+            reconciler.saw((namespace, service))
             reconciler.trigger(namespace, service)

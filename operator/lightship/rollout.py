@@ -15,7 +15,9 @@ from typing import Any
 from lightship import render
 from lightship.api import (
     MAX_VERSIONS,
+    MAX_VERSIONS_WITH_LOGS,
     Condition,
+    ContainerLog,
     ContainerServiceSpec,
     ContainerServiceStatus,
     DeploymentVersion,
@@ -54,6 +56,10 @@ class ObservedPod:
     failure: Failure | None = None
     # The pod ended (phase Failed or Succeeded): in the active version it is replaced.
     ended: bool = False
+    # Containers that ran and are not ready: when the version fails, their last lines say why.
+    log_containers: tuple[str, ...] = ()
+    # When the pod was made: the activation deadline runs from its version's first pod.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,9 @@ class Observed:
     service: Manifest | None  # the Service named after the object, as observed
     ingress: Manifest | None
     now: datetime
+    # The last lines of containers of a failing pod, read because an earlier plan asked
+    # (Plan.read_logs): pod -> container -> lines. A pod read without result maps to {}.
+    logs: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,9 @@ class Plan:
     events: list[Event] = field(default_factory=list)
     # When to look again even if nothing changes: the activation deadline.
     requeue_after: float | None = None
+    # A version fails and these containers' logs (pod -> containers) are not observed yet: read
+    # them, before the pod is removed, and plan again with them in Observed.logs.
+    read_logs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
@@ -109,6 +121,11 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     phase = status.get("phase")
     failure = None
+    log_containers = tuple(
+        container["name"]
+        for container in status.get("containerStatuses") or []
+        if not container.get("ready") and _has_run(container)
+    )
     for container in status.get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in CONTAINER_FAILURES:
@@ -126,6 +143,22 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         terminating=metadata.get("deletionTimestamp") is not None,
         failure=failure,
         ended=phase in ("Failed", "Succeeded"),
+        log_containers=log_containers,
+        created_at=_time(metadata.get("creationTimestamp")),
+    )
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _has_run(container: Mapping[str, Any]) -> bool:
+    """Whether a container started at least once, so that it may have written a log."""
+    state, last = container.get("state") or {}, container.get("lastState") or {}
+    return bool(
+        container.get("restartCount")
+        or "terminated" in last
+        or {"running", "terminated"} & set(state)
     )
 
 
@@ -276,12 +309,12 @@ class _Planner:
             return active
         spec = self.o.spec
         pods = self.live_pods(target.version)
-        failure = next((p.failure for p in pods if p.failure), None)
+        failing = next((p for p in pods if p.failure), None)
         ready = sum(1 for p in pods if p.ready and not p.failure)
-        elapsed = (self.now - target.created_at).total_seconds()
+        elapsed = self.activation_elapsed(target, pods)
         timeout = self.settings.activation_timeout_seconds
-        if failure is not None:
-            self.fail(target, failure)
+        if failing is not None and failing.failure is not None:
+            self.fail(target, failing.failure, failing)
             return active
         if ready >= spec.scale and self.owned(self.o.service):
             target.state = VersionState.Active
@@ -298,6 +331,7 @@ class _Planner:
                 Failure(
                     "ActivationTimeout", f"{ready} of {spec.scale} pods ready after {timeout} s"
                 ),
+                next((p for p in pods if not p.ready), None),
             )
             return active
         target.message = f"{ready} of {spec.scale} pods ready"
@@ -305,10 +339,34 @@ class _Planner:
         self.result.requeue_after = max(timeout - elapsed, 0.0) + 0.5
         return active
 
-    def fail(self, version: DeploymentVersion, failure: Failure) -> None:
+    def activation_elapsed(self, target: DeploymentVersion, pods: list[ObservedPod]) -> float:
+        """How long the version's pods have had to become ready: since its first pod was made.
+        Before it has a pod the clock has not started, so that time the operator was down (it
+        made the version, not yet its pods) is not held against the version."""
+        if not pods:
+            return 0.0
+        made = [p.created_at for p in pods if p.created_at is not None]
+        started = min(made) if made else target.created_at
+        return (self.now - started).total_seconds()
+
+    def fail(
+        self, version: DeploymentVersion, failure: Failure, pod: ObservedPod | None = None
+    ) -> None:
+        """Marks the version Failed, with the last lines of the failing pod's containers that
+        ran: asked for (Plan.read_logs) when they are not observed yet."""
         version.state = VersionState.Failed
         version.reason = failure.reason
         version.message = failure.message
+        if pod is not None and pod.log_containers:
+            logs = self.o.logs.get(pod.name)
+            if logs is None:
+                self.result.read_logs[pod.name] = pod.log_containers
+            else:
+                version.logs = [
+                    ContainerLog(pod=pod.name, container=name, lines=list(logs[name]))
+                    for name in pod.log_containers
+                    if logs.get(name)
+                ] or None
         self.event(
             "Warning",
             "VersionFailed",
@@ -373,6 +431,10 @@ class _Planner:
         for version in newest:
             if version not in kept:
                 del self.versions[version]
+        # Logs only on the newest few versions that have them: the status stays small.
+        logged = [v for v in sorted(self.versions, reverse=True) if self.versions[v].logs]
+        for version in logged[MAX_VERSIONS_WITH_LOGS:]:
+            self.versions[version].logs = None
         for version in self.o.revisions:
             if version not in kept:
                 self.result.delete_revisions.append(render.revision_name(self.o.name, version))

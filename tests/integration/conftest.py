@@ -124,10 +124,18 @@ def namespace(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[str]
 class Operator:
     """`lightship run` in a subprocess against the local cluster, with its log kept."""
 
-    def __init__(self, cluster: Cluster, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        log_path: Path,
+        env: dict[str, str],
+        kubeconfig: Path | None = None,
+    ) -> None:
         self.cluster = cluster
         self.log_path = log_path
         self.env = env
+        # Another identity than the cluster's admin (tests/integration/test_least_privilege.py).
+        self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -135,7 +143,7 @@ class Operator:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("lightship")), "run", "--verbose"],
-            env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), **self.env},
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -259,3 +267,253 @@ def services(
     api_client: client.ApiClient, cluster: Cluster, namespace: str, operator: Operator
 ) -> Services:
     return Services(api_client, cluster, namespace)
+
+
+# -- Reliability and security (tests/integration/test_reliability*.py, test_security*.py) -----
+
+
+def wait_for(
+    check: Callable[[], Any],
+    what: str,
+    timeout: float,
+    interval: float = 0.25,
+    transient: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """Polls `check` until it returns something truthy, and returns that; fails after `timeout`
+    seconds saying `what` was awaited and what `check` last returned or raised. Exceptions of
+    the `transient` types (an API server that is down) count as "not yet"."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+            if last:
+                return last
+        except transient as error:
+            last = error
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what}; last: {last}"
+            )
+        time.sleep(interval)
+
+
+def audit_service(
+    services: Services, name: str, spec: dict[str, Any], versions: list[int]
+) -> list[str]:
+    """What is wrong with a service that should be at rest: `versions` kept (status and
+    ControllerRevisions, no duplicate, none missing), the newest one Active and made from
+    `spec`, exactly `scale` pods of it and no other pod, the Service selecting it. An empty list
+    when all holds."""
+    from lightship import render, rollout
+    from lightship.api import ContainerServiceSpec
+
+    problems: list[str] = []
+    obj = services.get(name)
+    uid, generation = obj["metadata"]["uid"], obj["metadata"]["generation"]
+    status = obj.get("status") or {}
+    want = ContainerServiceSpec.model_validate(spec)
+    if ContainerServiceSpec.model_validate(obj["spec"]) != want:
+        problems.append("the object's spec is not the last one written")
+    if status.get("observedGeneration") != generation:
+        problems.append(f"observedGeneration {status.get('observedGeneration')} != {generation}")
+    listed = [v["version"] for v in status.get("versions", [])]
+    if listed != sorted(versions, reverse=True):
+        problems.append(f"status.versions {listed} != {sorted(versions, reverse=True)}")
+    active = [v["version"] for v in status.get("versions", []) if v["state"] == "Active"]
+    newest = max(versions)
+    if active != [newest]:
+        problems.append(f"Active versions {active} != [{newest}]")
+    others = {
+        v["version"]: v["state"] for v in status.get("versions", []) if v["version"] != newest
+    }
+    if any(state not in ("Inactive", "Failed") for state in others.values()):
+        problems.append(f"older versions not at rest: {others}")
+    if (status.get("currentDeployment") or {}).get("version") != newest:
+        problems.append(f"currentDeployment {status.get('currentDeployment')}")
+    if status.get("state") != "Running" or "nextDeployment" in status:
+        problems.append(f"state {status.get('state')}, next {status.get('nextDeployment')}")
+
+    revisions = services.apps.list_namespaced_controller_revision(
+        services.namespace, label_selector=f"{render.SERVICE_LABEL}={name}"
+    ).items
+    numbers = sorted(r.revision for r in revisions)
+    if numbers != sorted(versions):
+        problems.append(f"ControllerRevisions {numbers} != {sorted(versions)}")
+    generations = [r.metadata.annotations.get(render.GENERATION_ANNOTATION) for r in revisions]
+    if len(set(generations)) != len(generations):
+        problems.append(f"two versions of one generation: {sorted(generations)}")
+    for revision in revisions:
+        if not any(o.uid == uid and o.controller for o in revision.metadata.owner_references):
+            problems.append(f"revision {revision.metadata.name} is not owned by the object")
+        if revision.revision == newest:
+            if ContainerServiceSpec.model_validate(revision.data) != want:
+                problems.append(f"revision {revision.metadata.name} is not the last spec")
+            if revision.metadata.annotations.get(render.GENERATION_ANNOTATION) != str(generation):
+                problems.append(f"revision {revision.metadata.name} is not of the last generation")
+
+    pods = services.core.list_namespaced_pod(
+        services.namespace, label_selector=f"{render.SERVICE_LABEL}={name}"
+    ).items
+    names = sorted(p.metadata.name for p in pods)
+    expected = sorted(render.pod_name(name, newest, k) for k in range(want.scale))
+    if names != expected:
+        problems.append(f"pods {names} != {expected}")
+    for pod in pods:
+        manifest = client.ApiClient().sanitize_for_serialization(pod)
+        desired = render.render_pod(name, uid, want, newest, 0)
+        for key in ("apiVersion", "kind"):  # not in the items of a list
+            desired.pop(key)
+        desired["metadata"].pop("name")
+        if pod.metadata.deletion_timestamp is not None:
+            problems.append(f"pod {pod.metadata.name} is terminating")
+        elif not rollout.is_subset(desired, manifest):
+            problems.append(f"pod {pod.metadata.name} is not rendered from the last spec")
+
+    try:
+        service = services.core.read_namespaced_service(name, services.namespace)
+    except client.ApiException as error:
+        problems.append(f"the Service cannot be read: {error.reason}")
+    else:
+        if service.spec.selector != render.labels(name, newest):
+            problems.append(f"Service selector {service.spec.selector}")
+    return problems
+
+
+def wait_consistent(
+    services: Services,
+    name: str,
+    spec: dict[str, Any],
+    versions: list[int],
+    timeout: float = 60,
+) -> None:
+    """Waits until `audit_service` finds nothing wrong, and fails with what it found."""
+    deadline = time.monotonic() + timeout
+    while problems := audit_service(services, name, spec, versions):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{services.namespace}/{name} after {timeout} s: {problems}")
+        time.sleep(0.5)
+
+
+def leftovers(services: Services, selector: str = "lightship.dev/service") -> list[str]:
+    """Pods, Services, Ingresses and ControllerRevisions of the namespace that carry a label of
+    Lightship (`selector`), as kind/name."""
+    return services.cluster.kubectl(
+        "get",
+        "pods,services,ingresses,controllerrevisions",
+        "-n",
+        services.namespace,
+        "-l",
+        selector,
+        "-o",
+        "name",
+    ).stdout.split()
+
+
+class SideCluster:
+    """A local cluster of its own (hack/cluster/cluster.sh with LIGHTSHIP_CLUSTER), for tests
+    that pause, kill and restart its API server: the shared one is never touched.
+
+    kwokctl runs the control plane as plain processes; nothing restarts one that exits. Here
+    `supervise()` does what a kubelet does for static pods: it starts again, with its recorded
+    command line, every component that exited (the controller manager and the scheduler exit
+    when they cannot renew their leader lease, that is when the API server is away for 10 s)."""
+
+    COMPONENTS = (
+        "etcd",
+        "kube-apiserver",
+        "kwok-controller",
+        "kube-controller-manager",
+        "kube-scheduler",
+    )
+
+    def __init__(self, name: str, bin_dir: Path) -> None:
+        self.name = name
+        self.dir = ROOT / ".cluster" / "kwok" / "clusters" / name
+        self.cluster = Cluster(kubeconfig=ROOT / ".cluster" / f"{name}.kubeconfig", bin_dir=bin_dir)
+        self.commands: dict[str, tuple[list[str], str, dict[str, str]]] = {}
+        self.started: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, int] = {}
+
+    def _script(self, action: str) -> None:
+        subprocess.run(
+            [str(CLUSTER_SCRIPT), action],
+            env={**os.environ, "LIGHTSHIP_CLUSTER": self.name},
+            check=True,
+            timeout=600,
+        )
+
+    def up(self) -> None:
+        self._script("up")
+        for component in self.COMPONENTS:
+            pid = self.pid(component)
+            proc = Path(f"/proc/{pid}")
+            argv = (proc / "cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+            env = dict(
+                entry.split("=", 1)
+                for entry in (proc / "environ").read_bytes().decode().split("\0")
+                if "=" in entry
+            )
+            self.commands[component] = (argv, os.readlink(proc / "cwd"), env)
+
+    def down(self) -> None:
+        self._script("down")
+        for process in self.started.values():  # stopped by kwokctl through the pid files
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+
+    def pid(self, component: str) -> int:
+        return int((self.dir / "pids" / f"{component}.pid").read_text().strip())
+
+    def alive(self, component: str) -> bool:
+        process = self.started.get(component)
+        if process is not None:
+            return process.poll() is None
+        try:
+            state = Path(f"/proc/{self.pid(component)}/stat").read_text().split(") ", 1)[1]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return not state.startswith(("Z", "X"))
+
+    def start(self, component: str) -> None:
+        argv, cwd, env = self.commands[component]
+        log = (self.dir / "logs" / f"{component}.log").open("ab")
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.started[component] = process
+        # kwokctl stops the cluster through its pid files: keep them right.
+        (self.dir / "pids" / f"{component}.pid").write_text(str(process.pid))
+        self.restarts[component] = self.restarts.get(component, 0) + 1
+
+    def revive(self) -> None:
+        for component in self.COMPONENTS:
+            if not self.alive(component):
+                self.start(component)
+
+    def supervise(self) -> Iterator[None]:
+        """While it runs (a generator for `contextlib.contextmanager`), components that exit
+        are started again."""
+        import threading
+
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(0.5):
+                self.revive()
+
+        thread = threading.Thread(target=loop, name=f"supervise-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+
+    def signal_apiserver(self, sig: int) -> None:
+        os.kill(self.pid("kube-apiserver"), sig)
+
+    def ready(self) -> bool:
+        return self.cluster.kubectl("get", "--raw=/readyz", check=False, timeout=10).returncode == 0

@@ -486,3 +486,35 @@ def test_a_version_without_ports_has_no_service_and_no_private_domain() -> None:
     assert result.apply_service is None and result.delete_service is True
     assert result.delete_ingress is True
     assert result.status.private_domain is None and result.status.url is None
+
+
+def test_activation_deadline_does_not_count_time_before_the_first_pod() -> None:
+    # The operator made version 1 and died before making its pods; it comes back after more
+    # than the deadline. Its pods never had a chance: they are made now, and the clock starts.
+    result = plan(observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[]), SETTINGS)
+    assert states(result) == {1: ACTIVATING}
+    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-0", "shop-v1-1"]
+    assert result.requeue_after == pytest.approx(600.5)
+
+
+def test_activation_deadline_runs_from_the_first_pod_of_the_version() -> None:
+    made = NOW - timedelta(seconds=30)
+    pods = [pod(1, 0, ready=False, created_at=made)]
+    result = plan(
+        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=pods), SETTINGS
+    )
+    assert states(result) == {1: ACTIVATING}
+    assert result.requeue_after == pytest.approx(570.5)
+
+    pods = [pod(1, 0, ready=False, created_at=NOW - timedelta(seconds=601))]
+    result = plan(
+        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=pods), SETTINGS
+    )
+    assert states(result) == {1: FAILED}
+    assert result.status.versions[0].reason == "ActivationTimeout"
+
+
+def test_observed_pod_knows_when_it_was_made() -> None:
+    manifest = render.render_pod("shop", UID, spec(), 3, 0)
+    manifest["metadata"]["creationTimestamp"] = "2026-11-26T11:59:30Z"
+    assert observe_pod(manifest).created_at == NOW - timedelta(seconds=30)
