@@ -466,7 +466,8 @@ def register(cluster: Cluster, settings: Settings) -> None:
 
     @kopf.on.startup()
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # kopf's bookkeeping annotations live under this project's prefix.
+        # kopf's bookkeeping annotations, if a handler ever needs them, live under this
+        # project's prefix (the event handlers and indexes below keep none).
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
@@ -517,11 +518,22 @@ def register(cluster: Cluster, settings: Settings) -> None:
     ) -> Any:
         return _by_service(namespace, labels, body, drop=())
 
+    # The object: a spec generation that its status has not caught up with is a version to
+    # make, whether it comes from a create, an update, a lost status or the operator's start
+    # (kopf's initial listing, type None, when every object is looked at again). Plain events
+    # rather than kopf's create/update/resume handlers, which keep a copy of the last handled
+    # spec in an annotation: one more write per version.
     @kopf.on.event(GROUP, VERSION, PLURAL)
-    async def object_seen(*, namespace: str | None, name: str, **kwargs: Any) -> None:
+    async def service_changed(
+        *, type: str | None, namespace: str | None, name: str, body: kopf.Body, **kwargs: Any
+    ) -> None:
         reconciler.use(kwargs)
-        if namespace:
-            reconciler.saw((namespace, name))
+        if not namespace or type == "DELETED":
+            return  # garbage collection removes the children
+        reconciler.saw((namespace, name))
+        observed = (body.get("status") or {}).get("observedGeneration")
+        if type in (None, "ADDED") or observed != body["metadata"].get("generation"):
+            reconciler.trigger(namespace, name)
 
     @kopf.on.event("apps", "controllerrevisions", labels=managed)
     async def revision_seen(
@@ -531,21 +543,6 @@ def register(cluster: Cluster, settings: Settings) -> None:
         service = labels.get(SERVICE_LABEL)
         if service and namespace:
             reconciler.saw((namespace, service))
-
-    @kopf.on.resume(GROUP, VERSION, PLURAL)
-    @kopf.on.create(GROUP, VERSION, PLURAL)
-    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-    async def service_changed(
-        *, namespace: str | None, name: str, retry: int, **kwargs: Any
-    ) -> None:
-        assert namespace is not None  # the resource is namespaced
-        reconciler.use(kwargs)
-        try:
-            await reconciler.run(namespace, name)
-        except ApiException as error:
-            raise kopf.TemporaryError(
-                f"API error {error.status}: {error.reason}", delay=min(2 ** (retry + 1), 60)
-            ) from error
 
     @kopf.on.event("v1", "pods", labels=managed)
     @kopf.on.event("v1", "services", labels=managed)

@@ -493,27 +493,34 @@ class SideCluster:
             if not self.alive(component):
                 self.start(component)
 
-    def supervise(self) -> Iterator[None]:
-        """While it runs (a generator for `contextlib.contextmanager`), components that exit
-        are started again."""
-        import threading
-
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(0.5):
-                self.revive()
-
-        thread = threading.Thread(target=loop, name=f"supervise-{self.name}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=10)
+    def supervise(self) -> _Supervision:
+        """A context in which components that exit are started again."""
+        return _Supervision(self)
 
     def signal_apiserver(self, sig: int) -> None:
         os.kill(self.pid("kube-apiserver"), sig)
 
     def ready(self) -> bool:
         return self.cluster.kubectl("get", "--raw=/readyz", check=False, timeout=10).returncode == 0
+
+
+class _Supervision:
+    """While entered, a thread starts again every component of a SideCluster that exited."""
+
+    def __init__(self, side: SideCluster) -> None:
+        import threading
+
+        self.side = side
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, name=f"supervise-{side.name}", daemon=True)
+
+    def loop(self) -> None:
+        while not self.stop.wait(0.5):
+            self.side.revive()
+
+    def __enter__(self) -> None:
+        self.thread.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)

@@ -125,12 +125,12 @@ def operator_log_since(operator: Operator, offset: int) -> str:
 
 class Life:
     """When to kill the operator that just started: at a random moment of its life. One in
-    five dies during start-up; the others once they have begun to work (their first read of
-    a service's ControllerRevisions; start-up alone takes seconds on a loaded machine), at a
-    random moment of the next 2 s: mid-resume, mid-reconcile, between the writes of one
-    reconcile, or idle."""
+    five dies during start-up; the others once they have begun to handle the services (kopf
+    logs its first handler; start-up alone takes seconds on a loaded machine), at a random
+    moment of the next 2 s: mid-resume, mid-reconcile, between the writes of one reconcile,
+    or idle."""
 
-    MARKER = b"/controllerrevisions?labelSelector"
+    MARKER = b"kopf.objects"
 
     def __init__(self, operator: Operator, rng: random.Random) -> None:
         self.operator = operator
