@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,8 +54,12 @@ def say(message: str) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    """utime + stime of a process; NaN once it is gone (a component that died: see its log)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def memory_mib(pid: int) -> dict[str, float]:
@@ -347,6 +352,10 @@ def main() -> None:
         prepare_cluster()
         run(args, results)
     finally:
+        # The components' logs (not the audit log: large, and summed up above) outlive it.
+        logs = RESULTS / "cluster-logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        shutil.copytree(CLUSTER_DIR / "logs", logs, ignore=shutil.ignore_patterns("audit.log"))
         if not args.keep_cluster:
             say(f"removing the cluster {CLUSTER}")
             cluster_script("down")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -218,7 +219,7 @@ INDEXES = {
     "Ingress": "lightship_ingresses",
 }
 # How long a reconcile waits for the watches to show the previous one's writes.
-CATCH_UP_SECONDS = 10.0
+CATCH_UP_SECONDS = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,6 +460,24 @@ class Reconciler:
 # -- kopf wiring ---------------------------------------------------------------------------
 
 
+class SpecDigestStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's record of the last handled spec (its diff-base), kept as a digest. kopf would keep
+    the whole spec in an annotation, and the annotations of an object hold 256 KiB in all: a
+    large spec, which the API allows (ten containers with a hundred 4 KiB variables each), could
+    not be recorded, and kopf would fail on the object again and again. The reconcile is
+    level-based: it needs to know that the spec changed, not how. Labels and annotations are
+    left out too: no handler looks at them."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        essence = dict(super().build(body=body, extra_fields=extra_fields))
+        essence.pop("metadata", None)
+        spec = json.dumps(essence.get("spec"), sort_keys=True, separators=(",", ":"))
+        essence["spec"] = {"sha256": hashlib.sha256(spec.encode()).hexdigest()}
+        return cast(kopf.BodyEssence, essence)
+
+
 def register(cluster: Cluster, settings: Settings) -> None:
     """Registers the handlers with kopf's default registry."""
     reconciler = Reconciler(cluster, settings)
@@ -469,7 +488,7 @@ def register(cluster: Cluster, settings: Settings) -> None:
         # kopf's bookkeeping annotations, if a handler ever needs them, live under this
         # project's prefix (the event handlers and indexes below keep none).
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        settings.persistence.diffbase_storage = SpecDigestStorage(
             prefix=GROUP, key="last-handled-configuration"
         )
         # Watch only what this operator made, filtered by the API server.
@@ -485,7 +504,8 @@ def register(cluster: Cluster, settings: Settings) -> None:
         settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
 
-    # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
+    # The indexes the reconcile reads (INDEXES): each object by (namespace, service). Coroutines:
+    # kopf would run plain functions in a thread pool, behind the reconciles, and lag.
     def _by_service(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, drop: tuple[str, ...]
     ) -> dict[Key, Manifest]:
@@ -493,27 +513,31 @@ def register(cluster: Cluster, settings: Settings) -> None:
         return {(namespace, service): slim(body, drop=drop)} if namespace and service else {}
 
     @kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])
-    def objects(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Manifest]:
+    async def objects(
+        namespace: str | None, name: str, body: kopf.Body, **_: Any
+    ) -> dict[Key, Manifest]:
         return {(namespace, name): slim(body)} if namespace else {}
 
     @kopf.index("v1", "pods", labels=managed, id=INDEXES["Pod"])
-    def pods(namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any) -> Any:
+    async def pods(
+        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+    ) -> Any:
         return _by_service(namespace, labels, body, drop=("spec",))  # never read
 
     @kopf.index("v1", "services", labels=managed, id=INDEXES["Service"])
-    def services(
+    async def services(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
     ) -> Any:
         return _by_service(namespace, labels, body, drop=())
 
     @kopf.index("networking.k8s.io", "ingresses", labels=managed, id=INDEXES["Ingress"])
-    def ingresses(
+    async def ingresses(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
     ) -> Any:
         return _by_service(namespace, labels, body, drop=())
 
     @kopf.index("apps", "controllerrevisions", labels=managed, id=INDEXES["ControllerRevision"])
-    def revisions(
+    async def revisions(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
     ) -> Any:
         return _by_service(namespace, labels, body, drop=())

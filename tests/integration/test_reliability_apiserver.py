@@ -100,8 +100,12 @@ def roll_out_through(
 
     began = time.monotonic()
     if fault == "kill":
+        # Hung first, then killed (as a liveness probe would): every request the operator has
+        # in flight breaks, then it meets refused connections and broken watches.
+        side.signal_apiserver(signal.SIGSTOP)
+        time.sleep(2)
         side.signal_apiserver(signal.SIGKILL)
-        time.sleep(3)  # the operator meets refused connections and broken watches
+        time.sleep(3)
     with side.supervise():  # starts again what exited: the API server after a kill
         if fault == "pause":
             side.signal_apiserver(signal.SIGSTOP)
