@@ -219,7 +219,7 @@ INDEXES = {
     "Ingress": "lightship_ingresses",
 }
 # How long a reconcile waits for the watches to show the previous one's writes.
-CATCH_UP_SECONDS = 30.0
+CATCH_UP_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,8 +248,8 @@ def _named(objects: list[Manifest], name: str) -> Manifest | None:
 def shows(objects: Mapping[str, list[Manifest]], wrote: Wrote) -> bool:
     """Whether the objects of a service, as the indexes have them, show a write."""
     found = _named(objects[wrote.kind], wrote.name)
-    if wrote.kind == KIND:  # the status: the object may have gone since
-        return found is None or (found.get("status") or {}) == wrote.content
+    if wrote.kind == KIND:  # the status (the object may have gone since)
+        return found is None or rollout.is_subset(wrote.content, found.get("status") or {})
     if wrote.gone:
         return found is None or found["metadata"].get("deletionTimestamp") is not None
     return found is not None and (wrote.content is None or rollout.is_subset(wrote.content, found))
@@ -393,13 +393,15 @@ class Reconciler:
             objects = {
                 kind: list(self.indexes[index].get(key, ())) for kind, index in INDEXES.items()
             }
-            if all(shows(objects, wrote) for wrote in self._wrote.get(key, ())):
+            unseen = [wrote for wrote in self._wrote.get(key, ()) if not shows(objects, wrote)]
+            if not unseen:
                 return Seen(self.cluster, objects)
             changed = self._changed[key] = asyncio.Event()
             try:
                 await asyncio.wait_for(changed.wait(), deadline - loop.time())
             except TimeoutError:
-                log.info("%s/%s: the watches lag; reading from the API server", *key)
+                writes = ", ".join(f"{wrote.kind} {wrote.name}" for wrote in unseen)
+                log.info("%s/%s: the watches do not show %s yet; reading the API", *key, writes)
                 return None
             finally:
                 self._changed.pop(key, None)
