@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from lightship import GROUP, KIND, PLURAL, VERSION, logs, render, rollout
-from lightship.api import ContainerServiceSpec, ContainerServiceStatus
+from lightship.api import ContainerServiceSpec, ContainerServiceStatus, VersionState
 from lightship.render import MANAGED_BY, MANAGED_BY_LABEL, SERVICE_LABEL, Manifest
 from lightship.settings import Settings
 
@@ -121,6 +121,15 @@ class Cluster:
             if error.status != 404:
                 raise
 
+    def generation_of(self, namespace: str, revision: str) -> int | None:
+        """The generation a ControllerRevision was made from, as the API server has it."""
+        found = self._get_or_none(
+            self.apps.read_namespaced_controller_revision, revision, namespace
+        )
+        annotations = (found or {}).get("metadata", {}).get("annotations") or {}
+        value = annotations.get(render.GENERATION_ANNOTATION, "")
+        return int(value) if value.isdigit() else None
+
     def container_logs(
         self, namespace: str, pod: str, containers: tuple[str, ...]
     ) -> dict[str, list[str]]:
@@ -137,7 +146,12 @@ class Cluster:
                 )
         return found
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str
+    ) -> None:
+        """Writes the status decided from the object at `resource_version`: refused (409) when
+        the object changed since, so a decision from an old state (a lagging watch, a second
+        operator) never replaces a newer status."""
         self._send(
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
@@ -145,7 +159,7 @@ class Cluster:
             namespace,
             PLURAL,
             name,
-            {"status": status},
+            {"metadata": {"resourceVersion": resource_version}, "status": status},
             _content_type=MERGE_PATCH,
         )
 
@@ -307,20 +321,42 @@ def reconcile(
             pod: cluster.container_logs(namespace, pod, containers)
             for pod, containers in plan.read_logs.items()
         }
-        plan = rollout.plan(dataclasses.replace(observed, logs=read), settings)
+        observed = dataclasses.replace(observed, logs=read)
+        plan = rollout.plan(observed, settings)
 
-    def create(manifest: Manifest) -> None:
+    def create(manifest: Manifest) -> bool:
         if cluster.create(namespace, manifest):
             wrote.append(Wrote(manifest["kind"], manifest["metadata"]["name"]))
+            return True
+        return False
 
     def delete(kind: str, child: str) -> None:
         cluster.delete(kind, namespace, child)
         wrote.append(Wrote(kind, child, gone=True))
 
-    if plan.create_revision is not None:
-        create(plan.create_revision)
+    if plan.create_revision is not None and not create(plan.create_revision):
+        made = cluster.generation_of(namespace, plan.create_revision["metadata"]["name"])
+        if made != observed.generation:
+            # Another writer (a second operator) made this version number from another
+            # generation since this state was read: decide again from what is there now.
+            raise ApiException(
+                409, f"version made from generation {made}, not {observed.generation}"
+            )
+    refused: ApiException | None = None
     for pod in plan.create_pods:
-        create(pod)
+        try:
+            create(pod)
+        except ApiException as error:
+            # Refused at admission (Pod Security, a policy, a quota): the version cannot start
+            # here. Decided again with the reason, it fails like a pod that cannot start.
+            if error.status not in (403, 422):
+                raise
+            refused = error
+            version = int(pod["metadata"]["labels"][render.VERSION_LABEL])
+            rejected = {version: api_message(error), **observed.rejected}
+            observed = dataclasses.replace(observed, rejected=rejected)
+    if refused is not None:
+        plan = rollout.plan(observed, settings)
     for manifest, present in (
         (plan.apply_service, observed.service),
         (plan.apply_ingress, observed.ingress),
@@ -348,9 +384,25 @@ def reconcile(
     old = obj.get("status") or {}
     new = plan.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     if new != old:
-        cluster.patch_status(namespace, name, status_patch(old, new))
+        cluster.patch_status(
+            namespace, name, status_patch(old, new), obj["metadata"]["resourceVersion"]
+        )
         wrote.append(Wrote(KIND, name, content=new))
+    if refused is not None and any(
+        v.version in observed.rejected and v.state != VersionState.Failed
+        for v in plan.status.versions
+    ):
+        raise refused  # a pod the active version needs: tried again later
     return plan.requeue_after
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's message of a refusal, bounded."""
+    try:
+        message = str(json.loads(error.body or "")["message"])
+    except (TypeError, ValueError, KeyError):
+        message = f"{error.status} {error.reason}"
+    return message[:1024]
 
 
 class Reconciler:
@@ -417,9 +469,20 @@ class Reconciler:
             self._waiting.discard(key)
             wrote: list[Wrote] = []
             try:
-                again = await asyncio.to_thread(
-                    reconcile, self.cluster, self.settings, namespace, name, seen, wrote
-                )
+                try:
+                    again = await asyncio.to_thread(
+                        reconcile, self.cluster, self.settings, namespace, name, seen, wrote
+                    )
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+                    # Decided from a state that changed meanwhile (a new spec, another writer):
+                    # decide again from what the API server has now, unless a waiting run will.
+                    again = None
+                    if key not in self._waiting:
+                        again = await asyncio.to_thread(
+                            reconcile, self.cluster, self.settings, namespace, name, None, wrote
+                        )
             finally:
                 # What the next run waits to see; a failed run may have written some.
                 if wrote:

@@ -86,6 +86,9 @@ class Observed:
     # The last lines of containers of a failing pod, read because an earlier plan asked
     # (Plan.read_logs): pod -> container -> lines. A pod read without result maps to {}.
     logs: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
+    # Versions whose pods the API server refused to create (admission: Pod Security, a policy,
+    # a quota), with its message: found when an earlier plan's pods were created.
+    rejected: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,9 @@ class _Planner:
         timeout = self.settings.activation_timeout_seconds
         if failing is not None and failing.failure is not None:
             self.fail(target, failing.failure, failing)
+            return active
+        if target.version in self.o.rejected:
+            self.fail(target, Failure("PodRejected", self.o.rejected[target.version]))
             return active
         if ready >= spec.scale and self.owned(self.o.service):
             target.state = VersionState.Active

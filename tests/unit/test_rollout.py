@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -518,3 +519,23 @@ def test_observed_pod_knows_when_it_was_made() -> None:
     manifest = render.render_pod("shop", UID, spec(), 3, 0)
     manifest["metadata"]["creationTimestamp"] = "2026-11-26T11:59:30Z"
     assert observe_pod(manifest).created_at == NOW - timedelta(seconds=30)
+
+
+def test_pods_refused_at_admission_fail_the_version_and_the_active_one_serves() -> None:
+    refused = 'pods "shop-v2-0" is forbidden: violates PodSecurity "restricted:latest": ...'
+    current = observed(
+        2,
+        spec("nginx:1.28"),
+        [version(2, ACTIVATING), version(1, ACTIVE)],
+        revisions={1: (1, spec()), 2: (2, spec("nginx:1.28"))},
+        pods=[pod(1)],
+        selected=1,
+    )
+    result = plan(replace(current, rejected={2: refused}), SETTINGS)
+    assert states(result) == {2: FAILED, 1: ACTIVE}
+    assert (result.status.versions[0].reason, result.status.versions[0].message) == (
+        "PodRejected",
+        refused,
+    )
+    assert result.create_pods == [] and result.apply_service is None
+    assert reasons(result) == ["VersionFailed"]
