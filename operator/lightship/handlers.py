@@ -233,7 +233,7 @@ INDEXES = {
     "Ingress": "lightship_ingresses",
 }
 # How long a reconcile waits for the watches to show the previous one's writes.
-CATCH_UP_SECONDS = 5.0
+CATCH_UP_SECONDS = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
