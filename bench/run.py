@@ -403,7 +403,7 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
         latency[action]["cpu_seconds"] = meter.read()
         api_cost[action] = audit_window(start, end, versions=n)
     results["latency"] = latency
-    results["resources"]["100"] = {
+    results["resources"][str(args.latency_services)] = {
         **memory_mib(operator.pid),
         "cpu_seconds_create": latency["create"]["cpu_seconds"]["operator"],
         "cpu_seconds_update": latency["update"]["cpu_seconds"]["operator"],

@@ -323,7 +323,8 @@ def audit_service(
     active = [v["version"] for v in status.get("versions", []) if v["state"] == "Active"]
     newest = max(versions)
     if active != [newest]:
-        problems.append(f"Active versions {active} != [{newest}]")
+        entries = [v for v in status.get("versions", []) if v["version"] == newest]
+        problems.append(f"Active versions {active} != [{newest}]; version {newest}: {entries}")
     others = {
         v["version"]: v["state"] for v in status.get("versions", []) if v["version"] != newest
     }
