@@ -13,11 +13,12 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries cluster cluster-down lint unit test install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries cluster cluster-down lint unit test test-chaos install deploy run crd bench
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
 	@echo "make test         lint, unit and integration tests on the local cluster"
+	@echo "make test-chaos   the long fault-injection tests (operator kills, API server faults)"
 	@echo "make cluster      start or reuse the local cluster; make cluster-down stops it"
 	@echo "make install      apply the CRD to the current cluster"
 	@echo "make deploy       apply manifests/ (the operator in the cluster)"
@@ -57,7 +58,10 @@ unit: venv
 	$(BIN)/pytest tests/unit
 
 test: venv system-deps cluster-binaries lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not chaos"
+
+test-chaos: venv system-deps cluster-binaries
+	$(BIN)/pytest -m chaos
 
 install:
 	$(KUBECTL) apply --server-side --force-conflicts -f $(CRD)
