@@ -219,9 +219,8 @@ def write(results: dict[str, Any], out: Path) -> str:
         f"{sum(first.values())}; a new version of a running service needs 1 ControllerRevision "
         f"create + n pod creates + 1 Service patch (the selector switch) + n pod deletes (the "
         f"old version's) + 2 status patches = 2n + 4 = {sum(new.values())}; the Ingress does "
-        "not change with an image. Events (`VersionCreated`, `VersionActivated`) and kopf's "
-        "bookkeeping patch of the object (its last-handled spec) are counted in the writes but "
-        "are not part of the minimum."
+        "not change with an image. The Events `VersionCreated` and `VersionActivated` (and "
+        "any patch of the object by kopf) are counted in the writes, not in the minimum."
     )
     base_cells = []
     for action in ("create", "update"):

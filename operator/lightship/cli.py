@@ -39,6 +39,7 @@ def run(
     from lightship import handlers
     from lightship.settings import SettingsError, load_settings
 
+    _few_malloc_arenas()
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -55,6 +56,18 @@ def run(
             standalone=True,
         )
     )
+
+
+def _few_malloc_arenas() -> None:
+    """glibc gives every thread that allocates an arena of its own (up to 8 per core), and an
+    arena keeps what it once held: the operator's reconcile threads, which mostly wait on the
+    API server, would grow its memory by tens of MiB under load. Two arenas serve them well.
+    Called before any thread starts; elsewhere than glibc, nothing to do."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
 
 
 def kube_client() -> Any:

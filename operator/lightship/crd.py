@@ -55,11 +55,8 @@ def _structural(schema: Schema, definitions: Schema) -> Schema:
             structural[key] = _expressions(value)
         elif key in ("title", "$defs") or (key == "additionalProperties" and value is False):
             continue
-        elif key == "default" and value in (None, [], ""):
-            # An optional field is absent, never null; an absent list or string already reads
-            # as empty. Stored empty defaults inside list items would also make every
-            # client-side `kubectl apply` (and GitOps diff) see a change that is not one.
-            continue
+        elif key == "default" and value is None:
+            continue  # an optional field is absent, never null
         else:
             structural[key] = value
     return structural

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -248,11 +249,46 @@ class Wrote:
     content: Manifest | None = None
 
 
+# What a reconcile reads of an object's metadata (owner, labels, the revision's generation
+# annotation, kopf's event reference, ...): the indexes keep only this, for thousands of objects.
+_METADATA = frozenset(
+    {
+        "name",
+        "namespace",
+        "uid",
+        "generation",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "resourceVersion",  # the object's: its status write names the state it decided from
+    }
+)
+# ... and of a pod's status (rollout.observe_pod).
+_POD_STATUS = frozenset({"phase", "reason", "message", "conditions", "containerStatuses"})
+
+
 def slim(body: Mapping[str, Any], *, drop: tuple[str, ...] = ()) -> Manifest:
-    """The object as an index keeps it: without its managedFields and `drop`, which the reconcile
-    never reads (thousands of them are kept)."""
-    metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
-    return {**{k: v for k, v in body.items() if k not in drop}, "metadata": metadata}
+    """The object as an index keeps it: the metadata the reconcile reads, and the rest but
+    `drop`; of a pod, the status fields that tell its state. Keys and short strings are
+    interned: thousands of objects repeat them, and each parsed event has copies of its own."""
+    obj = {k: v for k, v in body.items() if k not in drop}
+    obj["metadata"] = {k: v for k, v in body["metadata"].items() if k in _METADATA}
+    if body.get("kind") == "Pod" and "status" in obj:
+        obj["status"] = {k: v for k, v in obj["status"].items() if k in _POD_STATUS}
+    compact: Manifest = _interned(obj)
+    return compact
+
+
+def _interned(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {sys.intern(k): _interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    if isinstance(value, str) and len(value) <= 64:
+        return sys.intern(value)
+    return value
 
 
 def _named(objects: list[Manifest], name: str) -> Manifest | None:
@@ -593,19 +629,19 @@ def register(cluster: Cluster, settings: Settings) -> None:
     async def services(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
     ) -> Any:
-        return _by_service(namespace, labels, body, drop=())
+        return _by_service(namespace, labels, body, drop=("status",))  # never read
 
     @kopf.index("networking.k8s.io", "ingresses", labels=managed, id=INDEXES["Ingress"])
     async def ingresses(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
     ) -> Any:
-        return _by_service(namespace, labels, body, drop=())
+        return _by_service(namespace, labels, body, drop=("status",))  # never read
 
     @kopf.index("apps", "controllerrevisions", labels=managed, id=INDEXES["ControllerRevision"])
     async def revisions(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
     ) -> Any:
-        return _by_service(namespace, labels, body, drop=())
+        return _by_service(namespace, labels, body, drop=("status",))  # never read
 
     # The object: a spec generation that its status has not caught up with is a version to
     # make, whether it comes from a create, an update, a lost status or the operator's start

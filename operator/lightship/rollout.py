@@ -314,7 +314,7 @@ class _Planner:
         pods = self.live_pods(target.version)
         failing = next((p for p in pods if p.failure), None)
         ready = sum(1 for p in pods if p.ready and not p.failure)
-        elapsed = self.activation_elapsed(target, pods)
+        elapsed = self.activation_elapsed(target, pods, spec.scale)
         timeout = self.settings.activation_timeout_seconds
         if failing is not None and failing.failure is not None:
             self.fail(target, failing.failure, failing)
@@ -345,14 +345,16 @@ class _Planner:
         self.result.requeue_after = max(timeout - elapsed, 0.0) + 0.5
         return active
 
-    def activation_elapsed(self, target: DeploymentVersion, pods: list[ObservedPod]) -> float:
-        """How long the version's pods have had to become ready: since its first pod was made.
-        Before it has a pod the clock has not started, so that time the operator was down (it
-        made the version, not yet its pods) is not held against the version."""
-        if not pods:
+    def activation_elapsed(
+        self, target: DeploymentVersion, pods: list[ObservedPod], scale: int
+    ) -> float:
+        """How long the version's pods have all had to become ready: since the last of them
+        was made. Until all exist the clock has not started: time the operator was down (it
+        made the version, or some of its pods, not yet the others) is not held against it."""
+        if len(pods) < scale:
             return 0.0
         made = [p.created_at for p in pods if p.created_at is not None]
-        started = min(made) if made else target.created_at
+        started = max(made) if made else target.created_at
         return (self.now - started).total_seconds()
 
     def fail(

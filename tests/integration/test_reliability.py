@@ -31,7 +31,6 @@ from tests.integration.conftest import (
 )
 
 GROUP, VERSION, PLURAL = "lightship.dev", "v1alpha1", "containerservicedeployments"
-MERGE = "application/merge-patch+json"
 
 
 def spec_of(change: int, scale: int = 1, public: bool = True) -> dict[str, Any]:
@@ -124,27 +123,29 @@ def operator_log_since(operator: Operator, offset: int) -> str:
 
 
 class Life:
-    """When to kill the operator that just started: at a random moment of its life. One in
-    five dies during start-up; the others once they have begun to handle the services (kopf
-    logs its first handler; start-up alone takes seconds on a loaded machine), at a random
-    moment of the next 2 s: mid-resume, mid-reconcile, between the writes of one reconcile,
-    or idle."""
+    """When to kill the operator that was just started: at a random moment of its life. One in
+    five dies during start-up. The others die a random delay (0-1 s) after the operator has
+    made a random number (3-10) of observations in this life (a service's new generation
+    handled): in the middle of further reconciles, between the writes of one, or idle. Counting
+    progress rather than seconds makes every life do some work however loaded the machine is
+    (start-up alone takes seconds), and the 120 observations of the test take at least 12 lives,
+    so at least 11 kills land while updates are pending."""
 
-    MARKER = b"kopf.objects"
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.target = rng.randint(3, 10)
+        self.seen = 0
+        in_start_up = rng.random() < 0.2
+        self.kill_at = time.monotonic() + rng.uniform(0.3, 1.5) if in_start_up else None
 
-    def __init__(self, operator: Operator, rng: random.Random) -> None:
-        self.operator = operator
-        self.offset = operator.log_path.stat().st_size
-        self.in_start_up = rng.random() < 0.2
-        self.after = rng.uniform(0.3, 2.0)
-        self.kill_at: float | None = time.monotonic() + self.after if self.in_start_up else None
+    def observed(self, count: int) -> None:
+        self.seen += count
+        if self.kill_at is None and self.seen >= self.target:
+            self.kill_at = time.monotonic() + self.rng.uniform(0, 1.0)
 
-    def due(self) -> bool:
-        if self.kill_at is None:
-            with self.operator.log_path.open("rb") as log:
-                log.seek(self.offset)
-                if self.MARKER in log.read():
-                    self.kill_at = time.monotonic() + self.after
+    def due(self, pending: bool) -> bool:
+        if self.kill_at is None and not pending:  # the work is done: kills until 10 were made
+            self.kill_at = time.monotonic() + self.rng.uniform(0, 1.0)
         return self.kill_at is not None and time.monotonic() >= self.kill_at
 
 
@@ -184,8 +185,9 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
         create(services, name, last[name])
 
     kills, kills_pending = 0, 0
-    life = Life(operator, rng)
-    deadline = time.monotonic() + 280
+    life = Life(rng)
+    generations = dict.fromkeys(names, 0)  # the last generation seen observed, per service
+    deadline = time.monotonic() + 240
     while True:
         pending = any(written[name] <= updates for name in names)
         if not pending and kills >= min_kills:
@@ -194,18 +196,21 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
             f"the workload did not finish: {kills} kills, writes {written}"
         )
         for name, obj in listed(services).items():
-            if observed(obj) and written[name] <= updates:
-                written[name] += 1
-                scale = rng.choice([1, 2, 3]) if rng.random() < 0.3 else scales[name]
-                last[name] = spec_of(written[name], scale, public=rng.random() < 0.5)
-                write_spec(services.custom, services.namespace, name, last[name])
-        if life.due():
+            if observed(obj) and obj["metadata"]["generation"] > generations[name]:
+                generations[name] = obj["metadata"]["generation"]
+                life.observed(1)
+                if written[name] <= updates:
+                    written[name] += 1
+                    scale = rng.choice([1, 2, 3]) if rng.random() < 0.3 else scales[name]
+                    last[name] = spec_of(written[name], scale, public=rng.random() < 0.5)
+                    write_spec(services.custom, services.namespace, name, last[name])
+        if life.due(pending):
             operator.stop(signal.SIGKILL)
             kills += 1
             kills_pending += pending
             time.sleep(rng.uniform(0, 0.5))  # sometimes changes land while it is down
             operator.start()
-            life = Life(operator, rng)
+            life = Life(rng)
         time.sleep(0.1)
 
     issued = time.monotonic() - started

@@ -118,7 +118,8 @@ def test_activating_version_gets_its_missing_pods() -> None:
         SETTINGS,
     )
     assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-1", "shop-v1-2"]
-    assert result.requeue_after == pytest.approx(540.5)
+    # The deadline runs once all its pods exist: the two made now get all of it.
+    assert result.requeue_after == pytest.approx(600.5)
     assert result.status.versions[0].message == "0 of 3 pods ready"
 
 
@@ -498,18 +499,32 @@ def test_activation_deadline_does_not_count_time_before_the_first_pod() -> None:
     assert result.requeue_after == pytest.approx(600.5)
 
 
-def test_activation_deadline_runs_from_the_first_pod_of_the_version() -> None:
-    made = NOW - timedelta(seconds=30)
-    pods = [pod(1, 0, ready=False, created_at=made)]
+def test_activation_deadline_runs_once_all_pods_of_the_version_exist() -> None:
+    # One pod was made 30 s ago, before the operator died; the other is made now: the clock
+    # has not started, both get the whole deadline.
+    first = pod(1, 0, ready=False, created_at=NOW - timedelta(seconds=30))
     result = plan(
-        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=pods), SETTINGS
+        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[first]), SETTINGS
+    )
+    assert states(result) == {1: ACTIVATING}
+    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-1"]
+    assert result.requeue_after == pytest.approx(600.5)
+
+    # Both exist, the last made 30 s ago: 570 s to go.
+    second = pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=30))
+    early = replace(first, created_at=NOW - timedelta(seconds=900))
+    result = plan(
+        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[early, second]),
+        SETTINGS,
     )
     assert states(result) == {1: ACTIVATING}
     assert result.requeue_after == pytest.approx(570.5)
 
-    pods = [pod(1, 0, ready=False, created_at=NOW - timedelta(seconds=601))]
+    # Both had the whole deadline and are not ready: the version fails.
+    late = replace(second, created_at=NOW - timedelta(seconds=601))
     result = plan(
-        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=pods), SETTINGS
+        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[early, late]),
+        SETTINGS,
     )
     assert states(result) == {1: FAILED}
     assert result.status.versions[0].reason == "ActivationTimeout"
