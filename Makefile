@@ -76,4 +76,5 @@ run: venv
 	$(BIN)/lightship run
 
 bench: venv cluster-binaries
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py

@@ -258,6 +258,8 @@ def write(results: dict[str, Any], out: Path) -> str:
         add("| --- | ---: |")
         for verb, count in sorted(steady["operator_per_minute_by_verb"].items()):
             add(f"| {verb} | {count:.1f} |")
+        if not steady["operator_per_minute_by_verb"]:
+            add("| any (no request at all in the window) | 0.0 |")
         add(f"| **writes** | **{steady['operator_writes_per_minute']:.1f}** |")
         cpu = steady["cpu_seconds_per_minute"]
         add("")

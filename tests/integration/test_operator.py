@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from typing import Any
@@ -21,7 +22,9 @@ CACHE = {"name": "cache", "image": "redis:7", "ports": [{"port": 6379, "protocol
 
 
 def shop(image: str = "nginx:1.27", scale: int = 1, public: bool = True) -> dict[str, Any]:
-    spec: dict[str, Any] = {"scale": scale, "containers": [{**WEB, "image": image}, CACHE]}
+    """A fresh spec: callers (other test modules too) may change it freely."""
+    web = {**copy.deepcopy(WEB), "image": image}
+    spec: dict[str, Any] = {"scale": scale, "containers": [web, copy.deepcopy(CACHE)]}
     if public:
         spec["publicEndpoint"] = {
             "containerName": "web",

@@ -123,29 +123,32 @@ def operator_log_since(operator: Operator, offset: int) -> str:
 
 
 class Life:
-    """When to kill the operator that was just started: at a random moment of its life. One in
-    five dies during start-up. The others die a random delay (0-1 s) after the operator has
-    made a random number (3-10) of observations in this life (a service's new generation
-    handled): in the middle of further reconciles, between the writes of one, or idle. Counting
-    progress rather than seconds makes every life do some work however loaded the machine is
-    (start-up alone takes seconds), and the 120 observations of the test take at least 12 lives,
-    so at least 11 kills land while updates are pending."""
+    """One life of the operator under test, and when it is killed: at a random moment. One in
+    five dies during start-up. The others get a random budget of 1-8 spec writes, and die a
+    random delay (0-1.5 s) after the last of them: in the middle of the reconciles those
+    writes cause, between the writes of one, or idle. A budget of writes rather than seconds
+    makes every life do some work however loaded the machine is (start-up alone can take
+    seconds), and the 90 updates of the test take at least 12 lives: at least 11 kills land
+    while updates are still to be written."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.target = rng.randint(3, 10)
-        self.seen = 0
+        self.budget = rng.randint(1, 8)
+        self.writes = 0
         in_start_up = rng.random() < 0.2
         self.kill_at = time.monotonic() + rng.uniform(0.3, 1.5) if in_start_up else None
 
-    def observed(self, count: int) -> None:
-        self.seen += count
-        if self.kill_at is None and self.seen >= self.target:
-            self.kill_at = time.monotonic() + self.rng.uniform(0, 1.0)
+    def may_write(self) -> bool:
+        return self.writes < self.budget
+
+    def wrote(self) -> None:
+        self.writes += 1
+        if self.kill_at is None and self.writes >= self.budget:
+            self.kill_at = time.monotonic() + self.rng.uniform(0, 1.5)
 
     def due(self, pending: bool) -> bool:
-        if self.kill_at is None and not pending:  # the work is done: kills until 10 were made
-            self.kill_at = time.monotonic() + self.rng.uniform(0, 1.0)
+        if self.kill_at is None and not pending:  # all written: kills until 10 were made
+            self.kill_at = time.monotonic() + self.rng.uniform(0, 1.5)
         return self.kill_at is not None and time.monotonic() >= self.kill_at
 
 
@@ -186,7 +189,6 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
 
     kills, kills_pending = 0, 0
     life = Life(rng)
-    generations = dict.fromkeys(names, 0)  # the last generation seen observed, per service
     deadline = time.monotonic() + 240
     while True:
         pending = any(written[name] <= updates for name in names)
@@ -196,14 +198,12 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
             f"the workload did not finish: {kills} kills, writes {written}"
         )
         for name, obj in listed(services).items():
-            if observed(obj) and obj["metadata"]["generation"] > generations[name]:
-                generations[name] = obj["metadata"]["generation"]
-                life.observed(1)
-                if written[name] <= updates:
-                    written[name] += 1
-                    scale = rng.choice([1, 2, 3]) if rng.random() < 0.3 else scales[name]
-                    last[name] = spec_of(written[name], scale, public=rng.random() < 0.5)
-                    write_spec(services.custom, services.namespace, name, last[name])
+            if observed(obj) and written[name] <= updates and life.may_write():
+                written[name] += 1
+                scale = rng.choice([1, 2, 3]) if rng.random() < 0.3 else scales[name]
+                last[name] = spec_of(written[name], scale, public=rng.random() < 0.5)
+                write_spec(services.custom, services.namespace, name, last[name])
+                life.wrote()
         if life.due(pending):
             operator.stop(signal.SIGKILL)
             kills += 1
@@ -441,7 +441,6 @@ def second_operator(services: Services, operator: Operator, tmp_path: Path) -> I
     assert "Traceback" not in second.log(), second.log()[-5000:]
 
 
-@pytest.mark.chaos
 def test_two_operators_make_no_duplicate_versions_and_agree(
     services: Services, second_operator: Operator, seed: int
 ) -> None:
