@@ -113,6 +113,24 @@ def _service_object(api: Any, namespace: str, name: str) -> dict[str, Any]:
     return cast(dict[str, Any], result)
 
 
+def _kept_revision(api: Any, namespace: str, service: str, version: int) -> Any:
+    """The ControllerRevision of a kept version, or a clear exit when it is not kept."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from lightship.render import revision_name
+
+    try:
+        return client.AppsV1Api(api).read_namespaced_controller_revision(
+            revision_name(service, version), namespace
+        )
+    except ApiException as error:
+        if error.status == 404:
+            typer.echo(f"lightship: version {version} of {service} is not kept", err=True)
+            raise typer.Exit(1) from None
+        raise
+
+
 def _describe_version(entry: dict[str, Any] | None) -> str:
     if not entry:
         return "-"
@@ -175,22 +193,12 @@ def redeploy(
 
     This writes the object's spec: with GitOps, change the source of truth instead."""
     from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
 
     from lightship import GROUP, PLURAL, VERSION
-    from lightship.render import revision_name
 
     api = kube_client()
     obj = _service_object(api, namespace, service)
-    try:
-        revision = client.AppsV1Api(api).read_namespaced_controller_revision(
-            revision_name(service, version), namespace
-        )
-    except ApiException as error:
-        if error.status == 404:
-            typer.echo(f"lightship: version {version} of {service} is not kept", err=True)
-            raise typer.Exit(1) from None
-        raise
+    revision = _kept_revision(api, namespace, service, version)
     # A JSON patch that replaces the spec whole, guarded by the object's resourceVersion.
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
         GROUP,
@@ -294,7 +302,7 @@ def logs(
 
     from lightship import logs as container_logs
     from lightship.api import ContainerServiceSpec
-    from lightship.render import SERVICE_LABEL, VERSION_LABEL, revision_name
+    from lightship.render import SERVICE_LABEL, VERSION_LABEL
 
     try:
         since_seconds = container_logs.parse_since(since) if since else None
@@ -312,15 +320,7 @@ def logs(
             )
             raise typer.Exit(1)
         version = int(current["version"])
-    try:
-        revision = client.AppsV1Api(api).read_namespaced_controller_revision(
-            revision_name(service, version), namespace
-        )
-    except ApiException as error:
-        if error.status == 404:
-            typer.echo(f"lightship: version {version} of {service} is not kept", err=True)
-            raise typer.Exit(1) from None
-        raise
+    revision = _kept_revision(api, namespace, service, version)
     spec = ContainerServiceSpec.model_validate(revision.data)
     names = [c.name for c in spec.containers]
     if container is not None and container not in names:
