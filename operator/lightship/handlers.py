@@ -553,7 +553,9 @@ class Reconciler:
             await self.run(*key)
         except Exception as error:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
-            delay = min(2.0**failures, 60.0)
+            # Capped low: after an API server outage every service is looked at again within
+            # seconds of its return, not after minutes of doubled waits.
+            delay = min(2.0**failures, 10.0)
             log.warning("%s/%s: reconcile failed (%s); retrying in %.0f s", *key, error, delay)
             self.later(key, delay)
 
@@ -602,7 +604,7 @@ def register(cluster: Cluster, settings: Settings) -> None:
             settings.watching.label_selectors[resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
         # kopf's own per-handler Events would be writes per change; keep only its errors.
         settings.posting.level = logging.ERROR
-        settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
+        settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
 
     # The indexes the reconcile reads (INDEXES): each object by (namespace, service). Coroutines:
