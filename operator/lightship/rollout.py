@@ -186,6 +186,16 @@ def is_subset(desired: Any, observed: Any) -> bool:
     return bool(desired == observed)
 
 
+def converge(desired: Manifest | None, observed: Manifest | None) -> tuple[Manifest | None, bool]:
+    """How an owned child comes to match `desired` (None: it should not exist): the manifest
+    to create or patch it to, and whether to delete it."""
+    if desired is None:
+        return None, observed is not None
+    if observed is None or not is_subset(desired, observed):
+        return desired, False
+    return None, False
+
+
 def plan(observed: Observed, settings: Settings) -> Plan:
     return _Planner(observed, settings).plan()
 
@@ -392,18 +402,17 @@ class _Planner:
             if pod.ended:
                 self.result.delete_pods.append(pod.name)  # recreated once it is gone
         self.result.create_pods.extend(self.missing_pods(active.version, spec))
+        # A foreign Service or Ingress is left alone: the Conflict condition reports it.
         service = render.render_service(self.o.name, self.o.uid, spec, active.version)
-        if self.owned(self.o.service):  # a foreign one is reported by the Conflict condition
-            if service is None:
-                self.result.delete_service = self.o.service is not None
-            elif self.o.service is None or not is_subset(service, self.o.service):
-                self.result.apply_service = service
+        if self.owned(self.o.service):
+            self.result.apply_service, self.result.delete_service = converge(
+                service, self.o.service
+            )
         ingress = render.render_ingress(self.o.name, self.o.uid, spec, self.settings)
-        if self.owned(self.o.ingress):  # a foreign one is reported by the Conflict condition
-            if ingress is None:
-                self.result.delete_ingress = self.o.ingress is not None
-            elif self.o.ingress is None or not is_subset(ingress, self.o.ingress):
-                self.result.apply_ingress = ingress
+        if self.owned(self.o.ingress):
+            self.result.apply_ingress, self.result.delete_ingress = converge(
+                ingress, self.o.ingress
+            )
 
     def foreign(self, kind: str) -> str:
         return (
