@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
+import inspect
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
+from kopf._core.reactor import queueing
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
@@ -501,7 +504,9 @@ class Reconciler:
         self._waiting.add(key)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            seen = await self._catch_up(key)  # requests meanwhile fold into this run
+            # Requests meanwhile fold into this run. After a failed run, read the API server:
+            # the indexes still hold what a deleted namespace held (kopf stops its watches).
+            seen = None if key in self._failures else await self._catch_up(key)
             self._waiting.discard(key)
             wrote: list[Wrote] = []
             try:
@@ -581,8 +586,44 @@ class SpecDigestStorage(kopf.AnnotationsDiffBaseStorage):
         return cast(kopf.BodyEssence, essence)
 
 
+def _releasing_index_hold(run: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """`run`, a watch of one kind in one namespace or one object's worker, releases its hold on
+    the operator's readiness when it ends, however it ends."""
+
+    @functools.wraps(run)
+    async def ended(*args: Any, **kwargs: Any) -> None:
+        try:
+            await run(*args, **kwargs)
+        finally:
+            readiness, hold = kwargs.get("operator_indexed"), kwargs.get("resource_indexed")
+            if readiness is not None and hold is not None:
+                await readiness.drop_toggle(hold)
+
+    ended.releases_index_hold = True  # type: ignore[attr-defined]
+    return ended
+
+
+def release_index_holds_of_ended_watches() -> bool:
+    """kopf 1.45 calls no handler until every watched namespace has been listed once, and
+    only a finished listing releases a namespace's hold. A watch that ends before that (its
+    namespace deleted meanwhile, its listing refused) held every handler of the operator
+    forever. Returns whether kopf's watch and worker release their holds now."""
+    for name in ("watcher", "worker"):
+        run = getattr(queueing, name, None)
+        if getattr(run, "releases_index_hold", False):
+            continue
+        if run is None or not {"operator_indexed", "resource_indexed"} <= set(
+            inspect.signature(run).parameters
+        ):
+            log.warning("kopf's %s has changed: index holds of ended watches stay", name)
+            return False
+        setattr(queueing, name, _releasing_index_hold(run))
+    return True
+
+
 def register(cluster: Cluster, settings: Settings) -> None:
     """Registers the handlers with kopf's default registry."""
+    release_index_holds_of_ended_watches()
     reconciler = Reconciler(cluster, settings)
     managed = {MANAGED_BY_LABEL: MANAGED_BY}
 

@@ -104,18 +104,23 @@ def crd(cluster: Cluster) -> None:
     cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", "-f", str(CRD_FILE))
 
 
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards (without waiting for it to go)."""
-    stem = request.node.name.lower().replace("_", "-")
-    stem = "".join(c for c in stem if c.isalnum() or c == "-")[:36].strip("-")
-    name = f"{SESSION}-{stem}-{secrets.token_hex(3)}"
+def create_namespace(cluster: Cluster, name: str) -> None:
+    """Creates a namespace and waits until pods can be made in it."""
     cluster.kubectl("create", "namespace", name)
     # Pods are refused until the namespace's default ServiceAccount exists.
     deadline = time.monotonic() + 30
     while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode:
         assert time.monotonic() < deadline, f"namespace {name} got no default ServiceAccount"
         time.sleep(0.2)
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards (without waiting for it to go)."""
+    stem = request.node.name.lower().replace("_", "-")
+    stem = "".join(c for c in stem if c.isalnum() or c == "-")[:36].strip("-")
+    name = f"{SESSION}-{stem}-{secrets.token_hex(3)}"
+    create_namespace(cluster, name)
     yield name
     if not os.environ.get("LIGHTSHIP_KEEP_NAMESPACES"):
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +23,12 @@ import pytest
 from kubernetes import client, config
 
 from tests.integration.conftest import (
+    SESSION,
+    Cluster,
     Operator,
     Services,
     audit_service,
+    create_namespace,
     leftovers,
     wait_consistent,
     wait_for,
@@ -613,3 +617,73 @@ def test_status_consistency_helper_sees_a_broken_service(services: Services) -> 
     if problems:
         assert any("selector" in p for p in problems), problems
     wait_consistent(services, "probe", spec_of(1, scale=2), [1])
+
+
+@pytest.fixture
+def refusing_proxy(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A kubeconfig through `kubectl proxy` that refuses every request for the pods of one
+    namespace, and that namespace's name. The namespace is not created."""
+    refused = f"held{SESSION}-refused"
+    proxy = subprocess.Popen(
+        [
+            *(str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)),
+            *("proxy", "--port=0", f"--reject-paths=^/api/v1/namespaces/{refused}/pods"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proxy.stdout is not None
+        address = proxy.stdout.readline().split()[-1]  # "Starting to serve on 127.0.0.1:PORT"
+        kubeconfig = tmp_path / "proxy.kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: proxy\n"
+            f"clusters: [{{name: proxy, cluster: {{server: 'http://{address}'}}}}]\n"
+            "contexts: [{name: proxy, context: {cluster: proxy, user: proxy}}]\n"
+            "users: [{name: proxy, user: {}}]\n"
+        )
+        yield kubeconfig, refused
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+
+
+def test_a_namespace_deleted_while_the_operator_lists_it_stops_nothing(
+    cluster: Cluster,
+    api_client: client.ApiClient,
+    refusing_proxy: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    """kopf calls no handler until every watched namespace has been listed once. A namespace
+    deleted before its listing is done (here its listing is refused, and retried, for half a
+    minute) must not keep the operator from the services of the other namespaces."""
+    kubeconfig, refused = refusing_proxy
+    served = f"held{SESSION}-served"
+    operator = Operator(
+        cluster,
+        tmp_path / "operator.log",
+        {"LIGHTSHIP_NAMESPACES": f"held{SESSION}-*"},
+        kubeconfig=kubeconfig,
+    )
+    try:
+        create_namespace(cluster, served)
+        create_namespace(cluster, refused)
+        operator.start()
+        wait_for(
+            lambda: (
+                f"/namespaces/{refused}/pods" in operator.log() and "Forbidden" in operator.log()
+            ),
+            "the operator's listing of the refused namespace to be refused",
+            30,
+        )
+        services = Services(api_client, cluster, served)
+        create(services, "shop", spec_of(1))
+        cluster.kubectl("delete", "namespace", refused, "--wait=false")
+        began = time.monotonic()
+        services.wait_active("shop", 1, timeout=60)
+        print(f"served {time.monotonic() - began:.1f} s after the refused namespace was deleted")
+    finally:
+        if operator.process is not None:
+            operator.stop()
+        cluster.kubectl("delete", "namespace", served, refused, "--wait=false", check=False)
+    assert "Traceback" not in operator.log()

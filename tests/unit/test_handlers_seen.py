@@ -1,10 +1,16 @@
-"""What the indexes must show before a reconcile trusts them (handlers.shows), and what they
-keep of an object (handlers.slim)."""
+"""What the indexes must show before a reconcile trusts them (handlers.shows), what they
+keep of an object (handlers.slim), and that an ended watch no longer holds them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
+from kopf._cogs.aiokits import aiotoggles
+from kopf._core.reactor import queueing
+
+from lightship import handlers
 from lightship.handlers import KIND, Wrote, shows, slim
 
 
@@ -71,3 +77,28 @@ def test_slim_drops_managed_fields_and_what_is_asked() -> None:
         "status": {"phase": "Running"},
     }
     assert "managedFields" in body["metadata"]  # the watched body is left as it is
+
+
+def test_kopf_watches_and_workers_release_their_index_hold_when_they_end() -> None:
+    """The installed kopf takes the fix of the watches that end before their first listing
+    (a namespace deleted meanwhile), and a watch that ends, however it ends, no longer holds
+    every handler of the operator."""
+    assert handlers.release_index_holds_of_ended_watches()
+    assert queueing.watcher.releases_index_hold  # type: ignore[attr-defined]
+    assert queueing.worker.releases_index_hold  # type: ignore[attr-defined]
+
+    async def ends_before_listing(how: BaseException) -> bool:
+        readiness = aiotoggles.ToggleSet(all)
+        hold = await readiness.make_toggle(name="pods@deleted-namespace")
+
+        async def watch(**_: Any) -> None:
+            raise how
+
+        with contextlib.suppress(BaseException):
+            await handlers._releasing_index_hold(watch)(
+                operator_indexed=readiness, resource_indexed=hold
+            )
+        return readiness.is_on()
+
+    assert asyncio.run(ends_before_listing(asyncio.CancelledError()))
+    assert asyncio.run(ends_before_listing(RuntimeError("listing refused")))
