@@ -533,8 +533,7 @@ class Reconciler:
                 if key not in self._waiting:
                     self._locks.pop(key, None)
         self._failures.pop(key, None)
-        if again is not None:
-            self.later(key, again)
+        self.later(key, again)
 
     def trigger(self, namespace: str, name: str) -> None:
         """Reconciles soon, without waiting; a failure is retried with backoff."""
@@ -542,12 +541,15 @@ class Reconciler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def later(self, key: Key, delay: float) -> None:
+    def later(self, key: Key, delay: float | None) -> None:
+        """Looks at the service again in `delay` seconds; None: only when something changes.
+        A pending look is dropped either way: it keeps the context of the event that set it,
+        the object's whole body with it, until it fires."""
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_later(delay, self._fire, key)
+        if delay is not None:
+            self._timers[key] = asyncio.get_running_loop().call_later(delay, self._fire, key)
 
     def _fire(self, key: Key) -> None:
         self._timers.pop(key, None)
