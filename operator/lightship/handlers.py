@@ -309,9 +309,9 @@ def shows(objects: Mapping[str, list[Manifest]], wrote: Wrote) -> bool:
 
 
 class Seen:
-    """One service and its children as the indexes show them, read like `Cluster`. A Service
-    or Ingress they do not show is read from the API server: the watches see only this
-    operator's children, and another owner's object that holds the name must be reported."""
+    """One service and its children as the indexes show them, read like `Cluster`. The
+    watches see only this operator's children: a Service or Ingress of another owner that
+    holds the name is not shown, and is found when its create is refused (reconcile)."""
 
     def __init__(self, cluster: Cluster, objects: Mapping[str, list[Manifest]]) -> None:
         self.cluster = cluster
@@ -324,7 +324,7 @@ class Seen:
         return self.objects[kind]
 
     def get(self, kind: str, namespace: str, name: str) -> Manifest | None:
-        return _named(self.objects[kind], name) or self.cluster.get(kind, namespace, name)
+        return _named(self.objects[kind], name)
 
 
 def reconcile(
@@ -400,12 +400,15 @@ def reconcile(
         (plan.apply_service, observed.service),
         (plan.apply_ingress, observed.ingress),
     ):
-        if manifest is not None:
-            if present is None:  # as observed: a create that meets one made since is a 409
-                create(manifest)
-            else:
-                cluster.patch(namespace, manifest)
-                wrote.append(Wrote(manifest["kind"], name, content=manifest))
+        if manifest is None:
+            continue
+        if present is not None:
+            cluster.patch(namespace, manifest)
+            wrote.append(Wrote(manifest["kind"], name, content=manifest))
+        elif not create(manifest) and seen is not None:
+            # The indexes do not show it, yet it is there: another owner's. Decide again from
+            # the API server, which reads it, so that the plan reports it.
+            raise ApiException(409, f"{manifest['kind']} {name} exists, not indexed")
     if plan.delete_ingress:
         delete("Ingress", name)
     if plan.delete_service:

@@ -177,6 +177,41 @@ def test_operator_runs_the_whole_scenario_as_its_service_account(
     assert {"VersionCreated", "VersionActivated", "VersionFailed"} <= {
         reason for _, reason, _ in events(services, "shop")
     }
+    # Another owner's Service and Ingress hold the names of two new services: the operator
+    # reads them (the indexes show only its own children) and reports them, overwriting none.
+    foreign = {
+        "till": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "till"},
+            "spec": {"selector": {"app": "someone-else"}, "ports": [{"port": 8080}]},
+        },
+        "board": {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "board"},
+            "spec": {"defaultBackend": {"service": {"name": "else", "port": {"number": 80}}}},
+        },
+    }
+    for name, manifest in foreign.items():
+        cluster.kubectl("apply", "-n", account_namespace, "-f", "-", stdin=json.dumps(manifest))
+        services.apply(name, shop("nginx:1.27"))
+    for name, manifest in foreign.items():
+        status = services.wait(
+            name,
+            lambda s: any(
+                c["type"] == "Conflict" and c["status"] == "True" for c in s.get("conditions", [])
+            ),
+            "the Conflict condition",
+        )
+        conflict = next(c for c in status["conditions"] if c["type"] == "Conflict")
+        assert manifest["kind"] in conflict["message"], conflict
+        live = json.loads(
+            cluster.kubectl(
+                "get", manifest["kind"], name, "-n", account_namespace, "-o", "json"
+            ).stdout
+        )["spec"]
+        assert all(live[key] == value for key, value in manifest["spec"].items() if key != "ports")
     # Delete: the garbage collector removes the children; the operator holds no finalizer.
     assert not services.get("shop")["metadata"].get("finalizers")
     cluster.kubectl("delete", "csd", "shop", "-n", account_namespace, "--wait=true")
