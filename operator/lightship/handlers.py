@@ -130,9 +130,7 @@ class Cluster:
         found = self._get_or_none(
             self.apps.read_namespaced_controller_revision, revision, namespace
         )
-        annotations = (found or {}).get("metadata", {}).get("annotations") or {}
-        value = annotations.get(render.GENERATION_ANNOTATION, "")
-        return int(value) if value.isdigit() else None
+        return made_from(found) if found is not None else None
 
     def container_logs(
         self, namespace: str, pod: str, containers: tuple[str, ...]
@@ -168,6 +166,13 @@ class Cluster:
         )
 
 
+def made_from(revision: Manifest) -> int | None:
+    """The spec generation a ControllerRevision was made from; None if it does not say."""
+    annotations = revision["metadata"].get("annotations") or {}
+    value = annotations.get(render.GENERATION_ANNOTATION, "")
+    return int(value) if value.isdigit() else None
+
+
 def _timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -184,13 +189,12 @@ def observe(obj: Manifest, cluster: Cluster | Seen, now: datetime) -> rollout.Ob
         status = None
     revisions = {}
     for revision in cluster.children("ControllerRevision", namespace, name):
-        annotations = revision["metadata"].get("annotations") or {}
-        generation = annotations.get(render.GENERATION_ANNOTATION, "")
-        if not rollout.controlled_by(revision, uid) or not generation.isdigit():
+        generation = made_from(revision)
+        if not rollout.controlled_by(revision, uid) or generation is None:
             continue
         revisions[revision["revision"]] = rollout.ObservedRevision(
             version=revision["revision"],
-            generation=int(generation),
+            generation=generation,
             spec=ContainerServiceSpec.model_validate(revision["data"]),
             created_at=_timestamp(revision["metadata"]["creationTimestamp"]),
         )
@@ -313,8 +317,7 @@ class Seen:
     watches see only this operator's children: a Service or Ingress of another owner that
     holds the name is not shown, and is found when its create is refused (reconcile)."""
 
-    def __init__(self, cluster: Cluster, objects: Mapping[str, list[Manifest]]) -> None:
-        self.cluster = cluster
+    def __init__(self, objects: Mapping[str, list[Manifest]]) -> None:
         self.objects = objects
 
     def service_object(self, namespace: str, name: str) -> Manifest | None:
@@ -489,7 +492,7 @@ class Reconciler:
             }
             unseen = [wrote for wrote in self._wrote.get(key, ()) if not shows(objects, wrote)]
             if not unseen:
-                return Seen(self.cluster, objects)
+                return Seen(objects)
             changed = self._changed[key] = asyncio.Event()
             try:
                 await asyncio.wait_for(changed.wait(), deadline - loop.time())

@@ -27,7 +27,13 @@ from kubernetes import client
 from tests.integration import simulated_logs
 from tests.integration.conftest import ROOT, SESSION, Cluster, Operator, Services
 from tests.integration.test_gitops import AUDIT_LOG
-from tests.integration.test_operator import events, selected_version, shop, states
+from tests.integration.test_operator import (
+    events,
+    selected_version,
+    shop,
+    states,
+    wait_conflict,
+)
 
 ACCOUNT = "system:serviceaccount:lightship-system:lightship"
 MANIFESTS = ROOT / "manifests"
@@ -197,14 +203,7 @@ def test_operator_runs_the_whole_scenario_as_its_service_account(
         cluster.kubectl("apply", "-n", account_namespace, "-f", "-", stdin=json.dumps(manifest))
         services.apply(name, shop("nginx:1.27"))
     for name, manifest in foreign.items():
-        status = services.wait(
-            name,
-            lambda s: any(
-                c["type"] == "Conflict" and c["status"] == "True" for c in s.get("conditions", [])
-            ),
-            "the Conflict condition",
-        )
-        conflict = next(c for c in status["conditions"] if c["type"] == "Conflict")
+        _, conflict = wait_conflict(services, name)
         assert manifest["kind"] in conflict["message"], conflict
         live = json.loads(
             cluster.kubectl(

@@ -309,6 +309,18 @@ def test_label_and_annotation_changes_make_no_version(services: Services) -> Non
     assert services.revisions("shop") == [1]
 
 
+def wait_conflict(services: Services, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Waits for the service's Conflict condition to be True; returns the status and it."""
+    status = services.wait(
+        name,
+        lambda s: any(
+            c["type"] == "Conflict" and c["status"] == "True" for c in s.get("conditions", [])
+        ),
+        "the Conflict condition",
+    )
+    return status, next(c for c in status["conditions"] if c["type"] == "Conflict")
+
+
 def test_foreign_service_is_reported_not_overwritten(services: Services) -> None:
     foreign = {
         "apiVersion": "v1",
@@ -320,14 +332,7 @@ def test_foreign_service_is_reported_not_overwritten(services: Services) -> None
         "apply", "-n", services.namespace, "-f", "-", stdin=json.dumps(foreign)
     )
     services.apply("shop", shop())
-    status = services.wait(
-        "shop",
-        lambda s: any(
-            c["type"] == "Conflict" and c["status"] == "True" for c in s.get("conditions", [])
-        ),
-        "the Conflict condition",
-    )
-    conflict = next(c for c in status["conditions"] if c["type"] == "Conflict")
+    status, conflict = wait_conflict(services, "shop")
     assert conflict["reason"] == "ForeignObject"
     assert "Service" in conflict["message"]
     service = services.core.read_namespaced_service("shop", services.namespace)

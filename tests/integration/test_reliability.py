@@ -516,7 +516,6 @@ def test_a_lagging_operator_cannot_roll_the_status_back(services: Services) -> N
     cluster = handlers.Cluster(services.custom.api_client)
     ns = services.namespace
     seen = handlers.Seen(
-        cluster,
         {
             KIND: [stale],
             "ControllerRevision": cluster.children("ControllerRevision", ns, "lag"),
