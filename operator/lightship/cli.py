@@ -1,9 +1,12 @@
 """The `lightship` command line."""
 
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, cast
 
 import typer
+
+from lightship import present
 
 app = typer.Typer(
     help="Lightship: managed-container-service deployments on any Kubernetes cluster.",
@@ -107,7 +110,11 @@ def _service_object(api: Any, namespace: str, name: str) -> dict[str, Any]:
         )
     except ApiException as error:
         if error.status == 404:
-            typer.echo(f"lightship: no service {name!r} in namespace {namespace!r}", err=True)
+            typer.echo(
+                f"lightship: no service {name!r} in namespace {namespace!r} "
+                f"(list them with: kubectl get csd -n {namespace})",
+                err=True,
+            )
             raise typer.Exit(1) from None
         raise
     return cast(dict[str, Any], result)
@@ -131,56 +138,52 @@ def _kept_revision(api: Any, namespace: str, service: str, version: int) -> Any:
         raise
 
 
-def _describe_version(entry: dict[str, Any] | None) -> str:
-    if not entry:
-        return "-"
-    text = f"version {entry['version']} ({entry['state']}, created {entry['createdAt']}"
-    if entry.get("activatedAt"):
-        text += f", active since {entry['activatedAt']}"
-    return text + ")"
+OutputOption = typer.Option(
+    present.Output.TABLE,
+    "--output",
+    "-o",
+    help="table (cut to the terminal's width), wide (nothing cut), json or yaml",
+)
+
+
+def _print_table(
+    header: present.Row | None, rows: list[present.Row], output: present.Output
+) -> None:
+    import shutil
+
+    width = None if output is present.Output.WIDE else shutil.get_terminal_size().columns
+    typer.echo(present.table(header, rows, width), nl=False)
 
 
 @app.command()
-def status(service: str, namespace: str = NamespaceOption) -> None:
+def status(
+    service: str, namespace: str = NamespaceOption, output: present.Output = OutputOption
+) -> None:
     """Show the service's state, URL, private domain, and its active and activating versions."""
-    from rich.console import Console
-    from rich.table import Table
-
     obj = _service_object(kube_client(), namespace, service)
-    state = obj.get("status") or {}
-    table = Table(show_header=False, box=None)
-    table.add_row("Service", f"{namespace}/{service}")
-    table.add_row("State", state.get("state", "(not yet seen by the operator)"))
-    table.add_row("URL", state.get("url", "-"))
-    table.add_row("Private domain", state.get("privateDomain", "-"))
-    table.add_row("Active", _describe_version(state.get("currentDeployment")))
-    table.add_row("Activating", _describe_version(state.get("nextDeployment")))
-    for condition in state.get("conditions", []):
-        table.add_row(
-            condition["type"],
-            f"{condition['status']} ({condition['reason']}): {condition.get('message', '')}",
-        )
-    Console().print(table)
+    if output in (present.Output.JSON, present.Output.YAML):
+        typer.echo(present.as_data(obj, output), nl=False)
+        return
+    _print_table(None, present.status_rows(obj, _now()), output)
 
 
 @app.command()
-def versions(service: str, namespace: str = NamespaceOption) -> None:
-    """List the kept versions, newest first, with state and reason."""
-    from rich.console import Console
-    from rich.table import Table
-
+def versions(
+    service: str, namespace: str = NamespaceOption, output: present.Output = OutputOption
+) -> None:
+    """List the kept versions, newest first, with state, age and reason."""
     obj = _service_object(kube_client(), namespace, service)
-    table = Table("VERSION", "STATE", "CREATED", "ACTIVATED", "REASON", "MESSAGE")
-    for entry in (obj.get("status") or {}).get("versions", []):
-        table.add_row(
-            str(entry["version"]),
-            entry["state"],
-            entry["createdAt"],
-            entry.get("activatedAt", ""),
-            entry.get("reason", ""),
-            entry.get("message", ""),
-        )
-    Console().print(table)
+    kept = (obj.get("status") or {}).get("versions", [])
+    if output in (present.Output.JSON, present.Output.YAML):
+        typer.echo(present.as_data(kept, output), nl=False)
+        return
+    wide = output is present.Output.WIDE
+    header = present.WIDE_VERSION_COLUMNS if wide else present.VERSION_COLUMNS
+    _print_table(header, present.version_rows(kept, _now(), wide), output)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @app.command()
@@ -399,3 +402,43 @@ def _kept_logs(state: dict[str, Any], service: str, version: int, container: str
         source = f"{log['pod']}/{log['container']}"
         for line in log["lines"]:
             typer.echo(f"[{source}] {line}" if len(kept) > 1 else line)
+
+
+_WHAT_TO_DO = {
+    401: "the cluster refused your credentials: renew them in your kubeconfig",
+    403: "your account may not do this: ask a cluster admin for the lightship role",
+}
+
+
+def entrypoint() -> None:
+    """The `lightship` and `kubectl-lightship` commands. Bad usage ends in one line and exit
+    code 2; a refusal of the API server or a cluster out of reach in one line that says what to
+    do, and exit code 1."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:  # typer's usage errors, exit code 2
+        message = error.format_message().strip()
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context else "lightship"
+        if "\n" in message:  # the help, asked for by giving no arguments
+            typer.echo(message, err=True)
+        else:
+            typer.echo(f"{command}: {message} (see: {command} --help)", err=True)
+        raise SystemExit(error.exit_code) from None
+    except typer.Abort:
+        raise SystemExit(1) from None
+    except ApiException as error:
+        hint = _WHAT_TO_DO.get(error.status or 0)
+        typer.echo(f"lightship: {_api_message(error)}" + (f" ({hint})" if hint else ""), err=True)
+        raise SystemExit(1) from None
+    except HTTPError as error:
+        typer.echo(
+            f"lightship: the cluster is out of reach ({type(error).__name__}): check KUBECONFIG "
+            "and that its API server runs",
+            err=True,
+        )
+        raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
