@@ -48,14 +48,23 @@ def run(
     except SettingsError as error:
         typer.echo(f"lightship: {error}", err=True)
         raise typer.Exit(2) from None
-    handlers.register(handlers.Cluster(kube_client()), settings)
+    api = kube_client()
+    if settings.metrics_address:
+        from lightship import metrics
+
+        metrics.serve(settings.metrics_address)
+    if settings.leader_election:
+        from lightship import leadership
+
+        leadership.lead()
+    handlers.register(handlers.Cluster(api), settings)
     kopf.configure(verbose=verbose)
     asyncio.run(
         kopf.operator(
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
             liveness_endpoint=liveness or None,
-            # One replica (the Deployment uses strategy Recreate): no peering objects needed.
+            # One reconciling replica (the leader, or the only one): kopf's peering not needed.
             standalone=True,
         )
     )

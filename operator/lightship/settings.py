@@ -31,6 +31,22 @@ class Settings(BaseSettings):
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="namespaces to watch, comma-separated; empty: all"
     )
+    metrics_address: str | None = Field(
+        None, description="host:port of the Prometheus /metrics endpoint; unset: none"
+    )
+    leader_election: bool = Field(
+        False, description="only the holder of a Lease in the operator's namespace reconciles"
+    )
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address_is_host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        _, colon, port = value.rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 0.0.0.0:8081 or 127.0.0.1:9090")
+        return value
 
     @field_validator("region")
     @classmethod

@@ -1,0 +1,110 @@
+"""Two replicas of the operator with leader election (LIGHTSHIP_LEADER_ELECTION): only the holder
+of the Lease reconciles; the leader killed (SIGKILL) during rollouts, ten times, is replaced by
+the standby, and no version is duplicated or lost, no status rolled back."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from tests.integration.conftest import (
+    SESSION,
+    Cluster,
+    Operator,
+    Services,
+    create_namespace,
+    wait_consistent,
+    wait_for,
+)
+from tests.integration.test_reliability import create, settled_versions, spec_of, write_spec
+
+LEASE = "lightship-operator"
+
+
+@pytest.fixture
+def elected(
+    cluster: Cluster, crd: None, api_client: client.ApiClient, tmp_path: Path
+) -> Iterator[tuple[Services, dict[str, Operator]]]:
+    """Two electing operators on a namespace of their own, outside the session operator's."""
+    namespace = f"le-{SESSION}-{secrets.token_hex(3)}"
+    create_namespace(cluster, namespace)
+    replicas = {
+        name: Operator(
+            cluster,
+            tmp_path / f"{name}.log",
+            {
+                "LIGHTSHIP_NAMESPACES": namespace,
+                "LIGHTSHIP_LEADER_ELECTION": "true",
+                "LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "60",
+                "POD_NAMESPACE": namespace,
+                "POD_NAME": name,
+            },
+        )
+        for name in ("replica-a", "replica-b")
+    }
+    for replica in replicas.values():
+        replica.start()
+    yield Services(api_client, cluster, namespace), replicas
+    for replica in replicas.values():
+        if replica.process is not None:
+            replica.stop(signal.SIGKILL)
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def holder(services: Services) -> str | None:
+    """The replica that holds the Lease (its POD_NAME), if any."""
+    coordination = client.CoordinationV1Api(services.core.api_client)
+    try:
+        lease = coordination.read_namespaced_lease(LEASE, services.namespace)
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    identity = lease.spec.holder_identity or ""
+    return identity.rsplit("_", 1)[0] or None
+
+
+@pytest.mark.chaos
+def test_the_standby_takes_over_when_the_leader_is_killed(
+    elected: tuple[Services, dict[str, Operator]],
+) -> None:
+    services, replicas = elected
+    names = [f"ha-{i}" for i in range(3)]
+    for name in names:
+        create(services, name, spec_of(1))
+    leader = wait_for(lambda: holder(services), "a leader", 60)
+    for name in names:
+        settled_versions(services, name)
+    # Only the leader reconciles: the standby logged no version.
+    standby = next(r for r in replicas if r != leader)
+    assert "VersionCreated" in replicas[leader].log()
+    assert "VersionCreated" not in replicas[standby].log()
+
+    takeovers: list[float] = []
+    for change in range(2, 12):
+        for name in names:
+            write_spec(services.custom, services.namespace, name, spec_of(change))
+        replicas[leader].stop(signal.SIGKILL)  # mid-rollout: the versions are activating
+        killed = time.monotonic()
+        new = wait_for(
+            lambda old=leader: (h := holder(services)) != old and h, "the standby to lead", 60
+        )
+        takeovers.append(time.monotonic() - killed)
+        replicas[leader].start()  # back, as the standby
+        leader = new
+        for name in names:
+            kept = settled_versions(services, name, timeout=120)
+            assert kept == list(range(max(1, change - 49), change + 1)), f"{name}: {kept}"
+    for name in names:
+        wait_consistent(services, name, spec_of(11), list(range(1, 12)), timeout=60)
+    print(
+        "leader takeovers after SIGKILL (s): "
+        + ", ".join(f"{t:.1f}" for t in takeovers)
+        + f"; worst {max(takeovers):.1f}"
+    )
