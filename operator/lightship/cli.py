@@ -56,7 +56,7 @@ def run(
     if settings.leader_election:
         from lightship import leadership
 
-        leadership.lead()
+        leadership.lead(liveness or None)
     handlers.register(handlers.Cluster(api), settings)
     kopf.configure(verbose=verbose)
     asyncio.run(

@@ -9,7 +9,9 @@ import logging
 import os
 import socket
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
@@ -45,9 +47,29 @@ def _lost() -> None:
     os._exit(1)  # at once: no cleanup that could still write as the leader
 
 
-def lead() -> None:
-    """Blocks until this replica holds the Lease. A thread keeps renewing it from then on, and
-    ends the process the moment it cannot."""
+class _Alive(BaseHTTPRequestHandler):
+    """A standby's liveness answer: kopf, which serves the leader's, has not started yet."""
+
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == self.server.path else 404)  # type: ignore[attr-defined]
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass  # the kubelet asks every few seconds: nothing worth a log line
+
+
+def serve_liveness(url: str) -> ThreadingHTTPServer:
+    parts = urlsplit(url)
+    server = ThreadingHTTPServer((parts.hostname or "0.0.0.0", parts.port or 80), _Alive)
+    server.path = parts.path or "/"  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, name="standby-liveness", daemon=True).start()
+    return server
+
+
+def lead(liveness: str | None) -> None:
+    """Blocks until this replica holds the Lease, answering the liveness probe at `liveness`
+    meanwhile (kopf answers it once leading). A thread keeps renewing the Lease from then on,
+    and ends the process the moment it cannot."""
     namespace, me = own_namespace(), identity()
     leading = threading.Event()
     config = electionconfig.Config(
@@ -60,6 +82,10 @@ def lead() -> None:
     )
     election = leaderelection.LeaderElection(config)
     log.info("%s: waiting for the leader lease %s/%s", me, namespace, LEASE_NAME)
+    standby = serve_liveness(liveness) if liveness else None
     threading.Thread(target=election.run, name="leader-election", daemon=True).start()
     leading.wait()
+    if standby is not None:
+        standby.shutdown()
+        standby.server_close()  # the port is kopf's from now on
     log.info("%s: leading", me)

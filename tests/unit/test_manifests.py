@@ -60,10 +60,35 @@ def test_crds_kustomization_lists_every_crd() -> None:
     assert set(kustomization["resources"]) == files
 
 
-def test_operator_runs_once(objects: dict[str, dict[str, Any]]) -> None:
-    spec = objects["Deployment"]["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+def test_two_replicas_elect_a_leader_on_a_lease_of_their_namespace(
+    objects: dict[str, dict[str, Any]], container: dict[str, Any]
+) -> None:
+    assert objects["Deployment"]["spec"]["replicas"] == 2
+    env = {var["name"]: var for var in container["env"]}
+    assert env["LIGHTSHIP_LEADER_ELECTION"]["value"] == "true"
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # The Lease verbs, in the operator's namespace only (a Role, not the ClusterRole).
+    rules = objects["Role"]["rules"]
+    assert {(tuple(r["verbs"]), tuple(r.get("resourceNames", []))) for r in rules} == {
+        (("create",), ()),
+        (("get", "update"), ("lightship-operator",)),
+    }
+    assert all(r["resources"] == ["leases"] for r in rules)
+    assert objects["RoleBinding"]["roleRef"]["name"] == objects["Role"]["metadata"]["name"]
+    assert not any("leases" in rule["resources"] for rule in objects["ClusterRole"]["rules"])
+
+
+def test_metrics_are_served_and_selected(
+    objects: dict[str, dict[str, Any]], container: dict[str, Any]
+) -> None:
+    env = {var["name"]: var.get("value") for var in container["env"]}
+    port = int(env["LIGHTSHIP_METRICS_ADDRESS"].rpartition(":")[2])
+    assert {"name": "metrics", "containerPort": port} in container["ports"]
+    service = objects["Service"]
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": port, "targetPort": "metrics"}]
+    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
 
 
 def test_pod_is_locked_down(pod: dict[str, Any], container: dict[str, Any]) -> None:
@@ -122,8 +147,9 @@ def test_environment_is_valid_settings(
 ) -> None:
     # pydantic-settings ignores unknown variables: a misspelt name would silently do nothing.
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
-    assert {var["name"] for var in container["env"]} <= known
-    for var in container["env"]:
+    settings = [var for var in container["env"] if var["name"].startswith(ENV_PREFIX)]
+    assert {var["name"] for var in settings} <= known
+    for var in settings:
         monkeypatch.setenv(var["name"], var["value"])
     load_settings()
 
