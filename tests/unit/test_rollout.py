@@ -17,14 +17,10 @@ from lightship.api import (
     ServiceState,
     VersionState,
 )
-from lightship.rollout import (
-    Failure,
-    Observed,
-    ObservedPod,
-    ObservedRevision,
-    observe_pod,
-    plan,
-)
+from lightship.children import stamped
+from lightship.observed import Observed, ObservedRevision
+from lightship.pods import Failure, ObservedPod, observe_pod
+from lightship.rollout import plan
 from lightship.settings import Settings
 
 UID = "5d0e6c1e-0000-4000-8000-000000000001"
@@ -70,9 +66,9 @@ def observed(
         revisions if revisions is not None else {v.version: (v.version, current) for v in versions}
     )
     if service is None and selected is not None:
-        service = render.render_service("shop", UID, revisions[selected][1], selected)
+        service = stamped(render.render_service("shop", UID, revisions[selected][1], selected))
     if ingress is None and selected is not None:
-        ingress = render.render_ingress("shop", UID, revisions[selected][1], SETTINGS)
+        ingress = stamped(render.render_ingress("shop", UID, revisions[selected][1], SETTINGS))
     return Observed(
         name="shop",
         namespace="default",
