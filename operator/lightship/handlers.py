@@ -8,7 +8,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -41,6 +41,28 @@ class SpecDigestStorage(kopf.AnnotationsDiffBaseStorage):
         return cast(kopf.BodyEssence, essence)
 
 
+# The kinds of children, as kopf names them, and what their index leaves out (never read).
+CHILDREN = (
+    ("v1", "pods", "Pod", ("spec",)),
+    ("v1", "services", "Service", ("status",)),
+    ("networking.k8s.io", "ingresses", "Ingress", ("status",)),
+    ("apps", "controllerrevisions", "ControllerRevision", ("status",)),
+)
+
+
+def _index_by_service(drop: tuple[str, ...]) -> Callable[..., Awaitable[dict[Key, Manifest]]]:
+    """An index of one child kind: each child by (namespace, service), slimmed. A coroutine:
+    kopf would run a plain function in its thread pool, behind the reconciles, and lag."""
+
+    async def index(
+        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+    ) -> dict[Key, Manifest]:
+        service = labels.get(SERVICE_LABEL)
+        return {(namespace, service): slim(body, drop=drop)} if namespace and service else {}
+
+    return index
+
+
 def register(cluster: Cluster, settings: Settings) -> None:
     """Registers the handlers with kopf's default registry."""
     kopf_compat.release_index_holds_of_ended_watches()
@@ -63,55 +85,22 @@ def register(cluster: Cluster, settings: Settings) -> None:
             prefix=GROUP, key="last-handled-configuration"
         )
         # Watch only what this operator made, filtered by the API server.
-        for resource in (
-            ("v1", "pods"),
-            ("v1", "services"),
-            ("networking.k8s.io", "ingresses"),
-            ("apps", "controllerrevisions"),
-        ):
-            settings.watching.label_selectors[resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+        for group, plural, _kind, _drop in CHILDREN:
+            settings.watching.label_selectors[group, plural] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
         # kopf's own per-handler Events would be writes per change; keep only its errors.
         settings.posting.level = logging.ERROR
         settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
 
-    # The indexes the reconcile reads (INDEXES): each object by (namespace, service). Coroutines:
-    # kopf would run plain functions in a thread pool, behind the reconciles, and lag.
-    def _by_service(
-        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, drop: tuple[str, ...]
-    ) -> dict[Key, Manifest]:
-        service = labels.get(SERVICE_LABEL)
-        return {(namespace, service): slim(body, drop=drop)} if namespace and service else {}
-
+    # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
     @kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])
     async def objects(
         namespace: str | None, name: str, body: kopf.Body, **_: Any
     ) -> dict[Key, Manifest]:
         return {(namespace, name): slim(body)} if namespace else {}
 
-    @kopf.index("v1", "pods", labels=managed, id=INDEXES["Pod"])
-    async def pods(
-        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
-    ) -> Any:
-        return _by_service(namespace, labels, body, drop=("spec",))  # never read
-
-    @kopf.index("v1", "services", labels=managed, id=INDEXES["Service"])
-    async def services(
-        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
-    ) -> Any:
-        return _by_service(namespace, labels, body, drop=("status",))  # never read
-
-    @kopf.index("networking.k8s.io", "ingresses", labels=managed, id=INDEXES["Ingress"])
-    async def ingresses(
-        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
-    ) -> Any:
-        return _by_service(namespace, labels, body, drop=("status",))  # never read
-
-    @kopf.index("apps", "controllerrevisions", labels=managed, id=INDEXES["ControllerRevision"])
-    async def revisions(
-        namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
-    ) -> Any:
-        return _by_service(namespace, labels, body, drop=("status",))  # never read
+    for group, plural, kind, drop in CHILDREN:
+        kopf.index(group, plural, labels=managed, id=INDEXES[kind])(_index_by_service(drop))
 
     # The object: a spec generation that its status has not caught up with is a version to
     # make, whether it comes from a create, an update, a lost status or the operator's start
@@ -130,18 +119,8 @@ def register(cluster: Cluster, settings: Settings) -> None:
         if type in (None, "ADDED") or observed != body["metadata"].get("generation"):
             queue.trigger((namespace, name))
 
-    @kopf.on.event("apps", "controllerrevisions", labels=managed)
-    async def revision_seen(
-        *, namespace: str | None, labels: Mapping[str, str], **kwargs: Any
-    ) -> None:
-        cache.use(kwargs)
-        service = labels.get(SERVICE_LABEL)
-        if service and namespace:
-            cache.saw((namespace, service))
-
-    @kopf.on.event("v1", "pods", labels=managed)
-    @kopf.on.event("v1", "services", labels=managed)
-    @kopf.on.event("networking.k8s.io", "ingresses", labels=managed)
+    # A child: its service is looked at again (a pod got ready or failed, a Service was edited,
+    # a revision of another owner that held a name went away).
     async def child_changed(
         *, namespace: str | None, labels: Mapping[str, str], **kwargs: Any
     ) -> None:
@@ -150,3 +129,6 @@ def register(cluster: Cluster, settings: Settings) -> None:
         if service and namespace:
             cache.saw((namespace, service))
             queue.trigger((namespace, service))
+
+    for group, plural, _kind, _drop in CHILDREN:
+        kopf.on.event(group, plural, labels=managed)(child_changed)
