@@ -22,6 +22,8 @@ from lightship.settings import Settings
 Mark = tuple[str, str, str, str]
 # Runs in a row that failed before the status says the operator cannot make progress.
 STALLED_AFTER_FAILURES = 3
+# The longest message of a condition or an event the operator writes.
+MAX_MESSAGE = 1024
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def conditions_of(
         flipped = old is None or old.status != value
         abnormal = value == "True" and type_ not in ("Ready", "Progressing")
         if abnormal and (flipped or (old is not None and old.message != message)):
-            events.append(Event("Warning", reason, message[:1024]))
+            events.append(Event("Warning", reason, message[:MAX_MESSAGE]))
         conditions.append(
             Condition(
                 type=type_,
@@ -150,7 +152,7 @@ def stalled(
         type="Stalled",
         status="True",
         reason="ReconcileError",
-        message=message[:1024],
+        message=message[:MAX_MESSAGE],
         observed_generation=generation,
         last_transition_time=now if changed or old is None else old["lastTransitionTime"],
     )

@@ -77,7 +77,14 @@ class WorkQueue:
             return await asyncio.to_thread(self._reconcile, key, None, wrote)
 
     def trigger(self, key: Key) -> None:
-        """Reconciles soon, without waiting; a failure is retried with backoff."""
+        """Reconciles soon, without waiting; a failure is retried with backoff. While a service
+        backs off after a failure, a request waits for its retry: a failed run's own report (a
+        status write) or a busy child would otherwise make it run again at once, and again."""
+        if key in self._failures and key in self._timers:
+            return
+        self._start(key)
+
+    def _start(self, key: Key) -> None:
         task = asyncio.create_task(self._run_and_retry(key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -94,7 +101,7 @@ class WorkQueue:
 
     def _fire(self, key: Key) -> None:
         self._timers.pop(key, None)
-        self.trigger(key)
+        self._start(key)
 
     async def _run_and_retry(self, key: Key) -> None:
         try:

@@ -211,8 +211,12 @@ def report_failure(cluster: Cluster, key: Key, error: Exception, failures: int) 
     if obj is None or obj["metadata"].get("deletionTimestamp"):
         return
     reason = api_message(error) if isinstance(error, ApiException) else repr(error)
-    message = f"{failures} reconciles in a row failed, the last with: {reason}"
+    message = (
+        f"reconciles keep failing ({lifecycle.STALLED_AFTER_FAILURES} or more in a row): {reason}"
+    )
     previous = (obj.get("status") or {}).get("conditions") or []
+    if any(c.get("type") == "Stalled" and c.get("message") == message for c in previous):
+        return  # said already
     now = datetime.now(UTC).replace(microsecond=0)
     conditions, new = lifecycle.stalled(previous, message, obj["metadata"].get("generation"), now)
     cluster.patch_status(*key, {"conditions": conditions}, obj["metadata"]["resourceVersion"])

@@ -120,6 +120,29 @@ def test_failed_runs_are_retried_reported_in_a_row_and_reset_by_a_success(
     assert reports[0][1] == "bug"
 
 
+def test_a_request_during_backoff_waits_for_the_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed run's report writes the status, whose event asks for a run: it must not run
+    at once, or a failing service would be reconciled in a loop without pause."""
+    monkeypatch.setattr(queue, "backoff", lambda failures: 0.3)
+
+    async def scenario() -> tuple[int, int]:
+        reconcile = Recorder()
+        reconcile.failures = [RuntimeError("bug")]
+        work = WorkQueue(Cache(), reconcile, no_report)
+        work.trigger(SHOP)
+        await until(lambda: len(reconcile.runs) == 1 and not reconcile.running.get(SHOP))
+        await asyncio.sleep(0.01)
+        for _ in range(3):
+            work.trigger(SHOP)
+        await asyncio.sleep(0.1)
+        during = len(reconcile.runs)
+        await until(lambda: len(reconcile.runs) == 2)
+        await asyncio.sleep(0.1)
+        return during, len(reconcile.runs)
+
+    assert asyncio.run(scenario()) == (1, 2)
+
+
 def test_backoff_doubles_and_is_capped() -> None:
     assert [queue.backoff(n) for n in (1, 2, 3, 4, 10)] == [2, 4, 8, 10, 10]
 
