@@ -40,6 +40,8 @@ def run(
     import kopf
 
     from lightship import handlers
+    from lightship.cluster import Cluster
+    from lightship.kopf_compat import KopfMismatch
     from lightship.settings import SettingsError, load_settings
 
     _few_malloc_arenas()
@@ -48,7 +50,11 @@ def run(
     except SettingsError as error:
         typer.echo(f"lightship: {error}", err=True)
         raise typer.Exit(2) from None
-    api = kube_client()
+    try:
+        handlers.register(Cluster(kube_client()), settings)
+    except KopfMismatch as error:
+        typer.echo(f"lightship: {error}", err=True)
+        raise typer.Exit(2) from None
     if settings.metrics_address:
         from lightship import metrics
 
@@ -57,7 +63,6 @@ def run(
         from lightship import leadership
 
         leadership.lead(liveness or None)
-    handlers.register(handlers.Cluster(api), settings)
     kopf.configure(verbose=verbose)
     asyncio.run(
         kopf.operator(
