@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.integration.conftest import Cluster
+from tests.integration.support import Cluster
 
 
 def cri_lines(lines: Iterable[str], at: datetime | None = None, stream: str = "stdout") -> str:

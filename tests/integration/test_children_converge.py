@@ -14,8 +14,7 @@ from unittest.mock import ANY
 import pytest
 
 from lightship.children import RENDERED_ANNOTATION
-from tests.integration.conftest import SESSION, Cluster, Operator, Services, create_namespace
-from tests.integration.test_operator import shop
+from tests.integration.support import SESSION, Cluster, Operator, Services, create_namespace, shop
 
 BACKEND_PROTOCOL = "nginx.ingress.kubernetes.io/backend-protocol"
 

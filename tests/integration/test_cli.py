@@ -11,8 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.conftest import Services
-from tests.integration.test_operator import shop
+from tests.integration.support import Services, shop
 
 LONG_IMAGE = "sim.invalid/pull-error/" + "a-very-long-repository-name/" * 3 + "shop:1"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Cluster
+from tests.integration.support import Cluster, create_namespace, wait_for
 
 SIMULATED_IMAGES = {
     "pull-error": "sim.invalid/pull-error:1",
@@ -42,21 +42,11 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.3)
-
-
 def test_ordinary_pod_is_scheduled_on_a_simulated_node_and_becomes_ready(
     cluster: Cluster, namespace: str
 ) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=pod_manifest("web", "nginx:1.27"))
-    wait_for(lambda: is_ready(get_pod(cluster, namespace, "web")), 30, "the pod to be Ready")
+    wait_for(lambda: is_ready(get_pod(cluster, namespace, "web")), "the pod to be Ready", 30)
     pod = get_pod(cluster, namespace, "web")
     node = json.loads(cluster.kubectl("get", "node", pod["spec"]["nodeName"], "-o", "json").stdout)
     assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
@@ -96,22 +86,15 @@ def simulated_state(pod: dict[str, Any]) -> str | None:
 def simulated_history(cluster: Cluster) -> dict[str, list[str | None]]:
     """Each simulated image's pod, observed once a second for 12 s after it settles."""
     namespace = f"t-simulated-{secrets.token_hex(3)}"
-    cluster.kubectl("create", "namespace", namespace)
-    wait_for(
-        lambda: (
-            cluster.kubectl("get", "sa", "default", "-n", namespace, check=False).returncode == 0
-        ),
-        30,
-        "the default ServiceAccount",
-    )
+    create_namespace(cluster, namespace)
     try:
         for outcome, image in SIMULATED_IMAGES.items():
             cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=pod_manifest(outcome, image))
         for outcome in SIMULATED_IMAGES:
             wait_for(
                 lambda o=outcome: simulated_state(get_pod(cluster, namespace, o)) is not None,
-                30,
                 f"pod {outcome} to settle",
+                30,
             )
         history: dict[str, list[str | None]] = {outcome: [] for outcome in SIMULATED_IMAGES}
         for _ in range(12):
@@ -155,8 +138,8 @@ def test_owned_object_is_garbage_collected_after_its_owner(
     cluster.kubectl("delete", "cm", "owner", "-n", namespace)
     wait_for(
         lambda: cluster.kubectl("get", "cm", "child", "-n", namespace, check=False).returncode,
-        60,
         "the garbage collector to delete the child",
+        60,
     )
 
 

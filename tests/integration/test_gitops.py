@@ -5,17 +5,15 @@ again, client-side or server-side, changes nothing and makes no version."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.integration.conftest import ROOT, Services
-from tests.integration.test_operator import shop, states
+from tests.integration.support import CLUSTER_NAME, Services, audit_log_of, shop, states
 
-AUDIT_LOG = ROOT / ".cluster" / "kwok" / "clusters" / "lightship" / "logs" / "audit.log"
+AUDIT_LOG = audit_log_of(CLUSTER_NAME)
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 # The field managers of kubectl, whom the tests play: `kubectl apply` client-side is
 # "kubectl-client-side-apply", server-side "kubectl".
@@ -41,14 +39,15 @@ def apply(services: Services, path: Path, mode: str) -> str:
     return services.cluster.kubectl(*args).stdout
 
 
-def assert_no_new_version(services: Services) -> None:
-    time.sleep(2)  # time for an operator that would react
-    obj = services.get("shop")
-    assert obj["metadata"]["generation"] == 1
-    status = obj["status"]
-    assert [v["version"] for v in status["versions"]] == [1]
-    assert status["state"] == "Running" and status["observedGeneration"] == 1
-    assert services.revisions("shop") == [1]
+def assert_no_new_version(services: Services, path: Path, mode: str) -> None:
+    """The spec is still generation 1, and the operator made no version of the applies: a
+    spec change applied after them is the barrier (the operator handles the events of one
+    object in order); had they made a version, the barrier's would be version 3."""
+    assert services.get("shop")["metadata"]["generation"] == 1
+    apply(services, manifest_file(services, path.parent, shop(scale=2)), mode)
+    status = services.wait("shop", lambda s: s.get("state") == "Running", "the change settled")
+    assert states(status) == {2: "Active", 1: "Inactive"}
+    assert services.revisions("shop") == [1, 2]
 
 
 @pytest.mark.parametrize(
@@ -68,13 +67,13 @@ def test_applying_the_same_manifest_again_makes_no_version(
     before = services.get("shop")["metadata"]["resourceVersion"]
     for _ in range(2):
         apply(services, path, again)
-    assert_no_new_version(services)
     if first == again:
         # Not even a write: the object is as it was. (Client-side apply sends a patch all the
         # same, since it replaces lists whole and the API server filled in defaults inside the
         # containers list; the patched object is the stored one, so nothing is stored.) Moving
         # to server-side apply does write once: kubectl's new managedFields entry.
         assert services.get("shop")["metadata"]["resourceVersion"] == before
+    assert_no_new_version(services, path, again)
 
 
 def _managed_fields(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -105,10 +104,14 @@ def test_the_operator_never_writes_the_spec(services: Services, tmp_path: Path) 
     apply(services, path, "client-side")
     status = services.wait("shop", lambda s: states(s).get(3) == "Failed", "version 3 Failed")
     assert status["currentDeployment"]["version"] == 2
-    time.sleep(2)  # whatever the operator (or kopf) writes after the status, let it come
+    # A last spec is the barrier: once the operator acted on it, whatever it (or kopf) wrote
+    # for the ones before is written.
+    path = manifest_file(services, tmp_path, shop("nginx:1.28"))
+    apply(services, path, "server-side")
+    services.wait_active("shop", 4)
     obj = services.get("shop")
-    # Three specs applied, three generations: nothing else changed the spec.
-    assert obj["metadata"]["generation"] == 3
+    # Four specs applied, four generations: nothing else changed the spec.
+    assert obj["metadata"]["generation"] == 4
 
     # Who owns which fields: only the authors own spec fields; the operator (field manager
     # "lightship", its user agent) owns the status, through the status subresource; kopf, if it

@@ -10,8 +10,16 @@ from typing import Any
 
 from lightship import render
 from lightship.api import ContainerServiceSpec
-from tests.integration.conftest import Cluster, Operator, Services, wait_for
-from tests.integration.test_operator import events, shop, states, wait_conflict
+from tests.integration.support import (
+    Cluster,
+    Operator,
+    Services,
+    events,
+    shop,
+    states,
+    wait_conflict,
+    wait_for,
+)
 
 
 def revision_owners(services: Services, name: str) -> dict[str, list[str]]:

@@ -13,16 +13,19 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import (
+from tests.integration.checks import wait_consistent
+from tests.integration.support import (
     SESSION,
     Cluster,
     Operator,
     Services,
+    create,
     create_namespace,
-    wait_consistent,
+    settled_versions,
+    spec_of,
     wait_for,
+    write_spec,
 )
-from tests.integration.test_reliability import create, settled_versions, spec_of, write_spec
 
 LEASE = "lightship-operator"
 

@@ -15,7 +15,6 @@ import json
 import re
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,26 @@ import yaml
 from kubernetes import client
 
 from tests.integration import simulated_logs
-from tests.integration.conftest import ROOT, SESSION, Cluster, Operator, Services
-from tests.integration.test_gitops import AUDIT_LOG
-from tests.integration.test_operator import (
+from tests.integration.checks import leftovers, operator_failures
+from tests.integration.support import (
+    CLUSTER_NAME,
+    ROOT,
+    SESSION,
+    Cluster,
+    Operator,
+    Services,
+    audit_log_of,
+    create_namespace,
     events,
     selected_version,
     shop,
     states,
     wait_conflict,
+    wait_for,
 )
 
 ACCOUNT = "system:serviceaccount:lightship-system:lightship"
+AUDIT_LOG = audit_log_of(CLUSTER_NAME)
 MANIFESTS = ROOT / "manifests"
 RBAC = ["namespace.yaml", "serviceaccount.yaml", "clusterrole.yaml", "clusterrolebinding.yaml"]
 # Namespaces of this module: no other test operator watches them (those watch "<SESSION>-*").
@@ -72,12 +80,8 @@ def account_namespace(cluster: Cluster) -> Iterator[str]:
     """A namespace where pods must meet the baseline Pod Security Standard: no privileged
     containers, host namespaces, host paths or host ports."""
     name = f"{PREFIX}-{secrets.token_hex(3)}"
-    cluster.kubectl("create", "namespace", name)
+    create_namespace(cluster, name)
     cluster.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=baseline")
-    deadline = time.monotonic() + 30
-    while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode:
-        assert time.monotonic() < deadline, f"namespace {name} got no default ServiceAccount"
-        time.sleep(0.2)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
@@ -180,9 +184,14 @@ def test_operator_runs_the_whole_scenario_as_its_service_account(
     }
     assert selected_version(services, "shop") == "7"
     assert services.networking.read_namespaced_ingress("shop", account_namespace)
-    assert {"VersionCreated", "VersionActivated", "VersionFailed"} <= {
-        reason for _, reason, _ in events(services, "shop")
-    }
+    wait_for(
+        lambda: (
+            {"VersionCreated", "VersionActivated", "VersionFailed"}
+            <= {reason for _, reason, _ in events(services, "shop")}
+        ),
+        "the Events of the scenario",
+        30,
+    )
     # Another owner's Service and Ingress hold the names of two new services: the operator
     # reads them (the indexes show only its own children) and reports them, overwriting none.
     foreign = {
@@ -214,19 +223,7 @@ def test_operator_runs_the_whole_scenario_as_its_service_account(
     # Delete: the garbage collector removes the children; the operator holds no finalizer.
     assert not services.get("shop")["metadata"].get("finalizers")
     cluster.kubectl("delete", "csd", "shop", "-n", account_namespace, "--wait=true")
-    deadline = time.monotonic() + 60
-    while left := cluster.kubectl(
-        "get",
-        "pods,services,ingresses,controllerrevisions",
-        "-n",
-        account_namespace,
-        "-l",
-        "lightship.dev/service=shop",
-        "-o",
-        "name",
-    ).stdout.split():
-        assert time.monotonic() < deadline, f"left behind: {left}"
-        time.sleep(0.5)
+    wait_for(lambda: not leftovers(services, "lightship.dev/service=shop"), "no child left", 60)
 
     account_operator.stop()
     log = account_operator.log()
@@ -234,6 +231,8 @@ def test_operator_runs_the_whole_scenario_as_its_service_account(
     for sign in (r"(?<![,.:\d])403(?!\d)", "[Ff]orbidden", "Not enough permissions", "Traceback"):
         found = re.search(f".*{sign}.*", log)
         assert found is None, f"{found and found[0]!r} in the operator's log:\n{log[-5000:]}"
+    failures = operator_failures(log)
+    assert not failures, "the operator reported failures:\n" + "\n".join(failures)
 
     # And the role grants nothing the operator did not use: every verb of every rule shows in
     # the API server's audit log, requested by the account, but for the few the scenario

@@ -15,8 +15,7 @@ from typing import Any
 
 from lightship.api import MAX_LOG_LINES
 from tests.integration import simulated_logs
-from tests.integration.conftest import Services
-from tests.integration.test_operator import shop, states
+from tests.integration.support import Services, shop, states
 
 
 def lightship(services: Services, *args: str) -> subprocess.CompletedProcess[str]:

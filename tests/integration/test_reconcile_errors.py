@@ -9,8 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.conftest import Cluster, Services, wait_for
-from tests.integration.test_operator import events, selected_version, shop, states, wait_conflict
+from tests.integration.support import (
+    Cluster,
+    Services,
+    events,
+    selected_version,
+    shop,
+    states,
+    wait_conflict,
+    wait_for,
+)
 
 HOLD = "example.com/hold"
 

@@ -22,108 +22,30 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.integration.conftest import (
+from lightship import GROUP, VERSION
+from tests.integration.checks import (
+    audit_service,
+    leftovers,
+    no_orphans,
+    operator_failures,
+    wait_consistent,
+)
+from tests.integration.support import (
+    PLURAL,
     SESSION,
     Cluster,
     Operator,
     Services,
-    audit_service,
+    create,
     create_namespace,
-    leftovers,
-    wait_consistent,
+    events,
+    listed,
+    observed,
+    settled_versions,
+    spec_of,
     wait_for,
+    write_spec,
 )
-
-GROUP, VERSION, PLURAL = "lightship.dev", "v1alpha1", "containerservicedeployments"
-
-
-def spec_of(change: int, scale: int = 1, public: bool = True) -> dict[str, Any]:
-    """A valid spec; `change` is visible in the pods (an environment variable)."""
-    spec: dict[str, Any] = {
-        "scale": scale,
-        "containers": [
-            {
-                "name": "web",
-                "image": "nginx:1.27",
-                "environment": [{"name": "CHANGE", "value": str(change)}],
-                "ports": [{"port": 80, "protocol": "HTTP"}],
-            },
-            {"name": "cache", "image": "redis:7", "ports": [{"port": 6379, "protocol": "TCP"}]},
-        ],
-    }
-    if public:
-        spec["publicEndpoint"] = {"containerName": "web", "containerPort": 80}
-    return spec
-
-
-def create(services: Services, name: str, spec: dict[str, Any]) -> None:
-    services.custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        services.namespace,
-        PLURAL,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ContainerServiceDeployment",
-            "metadata": {"name": name},
-            "spec": spec,
-        },
-    )
-
-
-def write_spec(custom: client.CustomObjectsApi, namespace: str, name: str, spec: Any) -> int:
-    """Replaces the spec (a JSON patch: lists are replaced whole); returns the new generation."""
-    result = custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        PLURAL,
-        name,
-        [{"op": "replace", "path": "/spec", "value": spec}],
-        _content_type="application/json-patch+json",
-    )
-    return int(result["metadata"]["generation"])
-
-
-def listed(services: Services) -> dict[str, dict[str, Any]]:
-    items = services.custom.list_namespaced_custom_object(
-        GROUP, VERSION, services.namespace, PLURAL
-    )["items"]
-    return {item["metadata"]["name"]: item for item in items}
-
-
-def observed(obj: dict[str, Any]) -> bool:
-    """The operator has acted on the object's current spec generation: it is a version."""
-    status = obj.get("status") or {}
-    return bool(status.get("observedGeneration") == obj["metadata"]["generation"])
-
-
-def settled_versions(services: Services, name: str, timeout: float = 60) -> list[int]:
-    """Once the current generation is observed and its version Active: the kept versions."""
-
-    def check() -> list[int] | None:
-        obj = services.get(name)
-        status = obj.get("status") or {}
-        if observed(obj) and status.get("state") == "Running":
-            return sorted(v["version"] for v in status["versions"])
-        return None
-
-    result: list[int] = wait_for(check, f"{name} settled", timeout)
-    return result
-
-
-def no_orphans(services: Services, names: set[str]) -> None:
-    """Every Lightship child of the namespace belongs to one of `names`."""
-    for item in leftovers(services):
-        kind, _, child = item.partition("/")
-        owner = child if kind.startswith("service") or kind.startswith("ingress") else None
-        if owner is None:
-            owner = child.rsplit("-v", 1)[0]
-        assert owner in names, f"orphaned child {item}"
-
-
-def operator_log_since(operator: Operator, offset: int) -> str:
-    return operator.log_path.read_bytes()[offset:].decode(errors="replace")
 
 
 class Life:
@@ -184,7 +106,6 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
     scales = {name: rng.choice([1, 1, 2]) for name in names}
     written = {name: 1 for name in names}  # spec writes so far: the create is the first
     last: dict[str, dict[str, Any]] = {}
-    offset = operator.log_path.stat().st_size
     started = time.monotonic()
 
     for name in names:
@@ -227,21 +148,21 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
         f"updates were pending), all written in {issued:.0f} s, consistent after {converged:.0f} s"
     )
     assert kills_pending >= min_kills, "too few kills landed while updates were pending"
-    assert "Traceback" not in operator_log_since(operator, offset)
 
 
 # -- 3. Conflicting writers --------------------------------------------------------------------
 
 
-def test_ten_spec_updates_within_two_seconds(services: Services) -> None:
+def test_a_burst_of_ten_spec_updates_ends_at_the_last(services: Services) -> None:
+    """Ten spec updates written one right after the other, without waiting for the operator:
+    the versions it made are contiguous, and the last spec is the active one."""
     create(services, "burst", spec_of(0))
     services.wait_active("burst", 1)
     began = time.monotonic()
     for change in range(1, 11):
         final = spec_of(change, scale=1 + change % 3)
         write_spec(services.custom, services.namespace, "burst", final)
-    elapsed = time.monotonic() - began
-    assert elapsed < 2, f"the 10 updates took {elapsed:.1f} s"
+    print(f"10 spec updates written in {time.monotonic() - began:.2f} s")
     kept = settled_versions(services, "burst")
     # Generations 2..11 were written; those the operator never saw are not versions.
     assert kept == list(range(1, len(kept) + 1)) and 2 <= len(kept) <= 11, kept
@@ -356,12 +277,15 @@ def test_labels_and_annotations_by_another_tool_make_no_version(services: Servic
     assert obj["metadata"]["generation"] == 2
     assert obj["metadata"]["labels"]["round"] == "9"
     wait_consistent(services, "tagged", spec_of(2, scale=2), [1, 2])
-    # Version 1's pods served, untouched, until version 2 replaced them.
-    events = services.core.list_namespaced_event(
-        services.namespace, field_selector="involvedObject.name=tagged"
-    ).items
-    created = [e.message for e in events if e.reason == "VersionCreated"]
+    # Events are posted apart from the status: wait for the second one, then there are two.
+    wait_for(
+        lambda: [m for _, r, m in events(services, "tagged") if r == "VersionCreated"][1:],
+        "the Event of version 2",
+        30,
+    )
+    created = [m for _, r, m in events(services, "tagged") if r == "VersionCreated"]
     assert len(created) == 2, created
+    # Version 1's pods served, untouched, until version 2 replaced them.
     assert not pods & {p["metadata"]["uid"] for p in services.pods("tagged")}
 
 
@@ -442,7 +366,8 @@ def second_operator(services: Services, operator: Operator, tmp_path: Path) -> I
     yield second
     if second.process is not None:
         second.stop()
-    assert "Traceback" not in second.log(), second.log()[-5000:]
+    failures = operator_failures(second.log())
+    assert not failures, "the second operator reported failures:\n" + "\n".join(failures)
 
 
 def test_two_operators_make_no_duplicate_versions_and_agree(
@@ -533,13 +458,14 @@ def test_a_lagging_operator_cannot_roll_the_status_back(services: Services) -> N
 # -- 6. Deletion paths -------------------------------------------------------------------------
 
 
-def delete_bounded(services: Services, name: str, timeout: int = 30) -> float:
-    """Deletes the object and waits for it to be gone; returns how long that took."""
+def delete(services: Services, name: str) -> None:
+    """Deletes the object and waits for it to be gone: kubectl fails if it is not within 30 s
+    (a finalizer nobody removes would hold it forever)."""
     began = time.monotonic()
     services.cluster.kubectl(
-        "delete", "csd", name, "-n", services.namespace, "--wait=true", f"--timeout={timeout}s"
+        "delete", "csd", name, "-n", services.namespace, "--wait=true", "--timeout=30s"
     )
-    return time.monotonic() - began
+    print(f"{name} deleted in {time.monotonic() - began:.1f} s")
 
 
 def wait_nothing_left(services: Services, name: str, timeout: float = 60) -> None:
@@ -562,8 +488,8 @@ def test_delete_while_a_version_activates(services: Services) -> None:
     # And one deleted before its first version was ever active.
     create(services, "fresh", spec_of(1, scale=3))
     wait_for(lambda: services.pods("fresh"), "a pod of the first version", 30, interval=0.05)
-    assert delete_bounded(services, "busy") < 30
-    assert delete_bounded(services, "fresh") < 30
+    delete(services, "busy")
+    delete(services, "fresh")
     wait_nothing_left(services, "busy")
     wait_nothing_left(services, "fresh")
 
@@ -571,12 +497,9 @@ def test_delete_while_a_version_activates(services: Services) -> None:
 def test_delete_with_the_operator_stopped(services: Services, operator: Operator) -> None:
     create(services, "orphan", spec_of(1, scale=2))
     services.wait_active("orphan", 1)
-    operator.stop()
-    try:
-        assert delete_bounded(services, "orphan") < 30
+    with operator.stopped():
+        delete(services, "orphan")
         wait_nothing_left(services, "orphan")
-    finally:
-        operator.start()
     # Once the restarted operator made a new service active it has seen everything: the
     # deleted one stays gone.
     create(services, "after", spec_of(1))
@@ -601,20 +524,22 @@ def test_delete_the_namespace(services: Services) -> None:
     print(f"namespace with 3 services deleted in {time.monotonic() - began:.1f} s")
 
 
-def test_status_consistency_helper_sees_a_broken_service(services: Services) -> None:
+def test_status_consistency_helper_sees_a_broken_service(
+    services: Services, operator: Operator
+) -> None:
     """The audit the tests above rely on does find what it looks for."""
     create(services, "probe", spec_of(1, scale=2))
     services.wait_active("probe", 1)
     assert audit_service(services, "probe", spec_of(1, scale=2), [1]) == []
     assert audit_service(services, "probe", spec_of(1, scale=3), [1])  # spec and pod count
     assert audit_service(services, "probe", spec_of(1, scale=2), [1, 2])  # a missing version
-    services.core.patch_namespaced_service(
-        "probe", services.namespace, {"spec": {"selector": {"lightship.dev/version": "7"}}}
-    )
-    problems = audit_service(services, "probe", spec_of(1, scale=2), [1])
-    # Either the broken selector is seen, or the operator already repaired it.
-    if problems:
-        assert any("selector" in p for p in problems), problems
+    # The operator would repair the broken selector at once: it is stopped meanwhile.
+    with operator.stopped():
+        services.core.patch_namespaced_service(
+            "probe", services.namespace, {"spec": {"selector": {"lightship.dev/version": "7"}}}
+        )
+        problems = audit_service(services, "probe", spec_of(1, scale=2), [1])
+        assert problems == ["Service selector {'lightship.dev/version': '7'}"], problems
     wait_consistent(services, "probe", spec_of(1, scale=2), [1])
 
 
@@ -685,4 +610,5 @@ def test_a_namespace_deleted_while_the_operator_lists_it_stops_nothing(
         if operator.process is not None:
             operator.stop()
         cluster.kubectl("delete", "namespace", served, refused, "--wait=false", check=False)
-    assert "Traceback" not in operator.log()
+    failures = operator_failures(operator.log(), served)
+    assert not failures, "the operator reported failures:\n" + "\n".join(failures)

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from lightship import render
+from lightship import GROUP, VERSION, render
 from lightship.api import ContainerServiceSpec
-from tests.integration.conftest import CRD_FILE, ROOT, Services
-from tests.integration.test_reliability import GROUP, PLURAL, VERSION, spec_of
-from tests.integration.test_security_hostile_input import PRIVILEGED, assert_unprivileged
+from tests.integration.checks import PRIVILEGED, assert_unprivileged
+from tests.integration.support import CRD_FILE, PLURAL, ROOT, Services, spec_of
 
 pytestmark = [pytest.mark.integration]
 

@@ -28,8 +28,8 @@ def _params(cases: list[Case]) -> list[Any]:
 def test_invalid_spec_is_rejected_naming_the_field(case: Case) -> None:
     with pytest.raises(ValidationError) as raised:
         ContainerServiceSpec.model_validate(case.spec)
-    messages = "\n".join(error_messages(raised.value))
-    assert case.field in messages
+    named = [message.split(": ", 1)[0] for message in error_messages(raised.value)]
+    assert case.field in named
 
 
 @pytest.mark.parametrize("case", _params(VALID_SPECS))
