@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import kopf
 
-from lightship import GROUP, KIND, PLURAL, VERSION, kopf_compat
+from lightship import GROUP, KIND, PLURAL, VERSION, kopf_compat, leadership, metrics
 from lightship.cache import INDEXES, Cache, Key, slim
 from lightship.cluster import Cluster
 from lightship.queue import WorkQueue
@@ -89,6 +89,11 @@ def register(cluster: Cluster, settings: Settings) -> None:
             settings.watching.label_selectors[group, plural] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
         # kopf's own per-handler Events would be writes per change; keep only its errors.
         settings.posting.level = logging.ERROR
+        # Events say they come from Lightship (`kubectl describe`'s From, reportingComponent),
+        # and which replica wrote them.
+        settings.posting.reporting_component = "lightship"
+        settings.posting.reporting_instance = leadership.identity()
+        settings.posting.event_name_prefix = "lightship-"
         settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
 
@@ -112,7 +117,10 @@ def register(cluster: Cluster, settings: Settings) -> None:
         *, type: str | None, namespace: str | None, name: str, body: kopf.Body, **kwargs: Any
     ) -> None:
         cache.use(kwargs)
-        if not namespace or type == "DELETED":
+        if not namespace:
+            return
+        if type == "DELETED":
+            metrics.SERVICES.forget((namespace, name))
             return  # garbage collection removes the children
         cache.saw((namespace, name))
         observed = (body.get("status") or {}).get("observedGeneration")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from kubernetes.client.exceptions import ApiException
 
+from lightship import metrics
 from lightship.cache import Cache, Expectation, IndexView, Key
 
 log = logging.getLogger("lightship")
@@ -46,27 +48,34 @@ class WorkQueue:
         if key in self._waiting:
             return
         self._waiting.add(key)
+        metrics.QUEUE_DEPTH.set(len(self._waiting))
+        asked = time.monotonic()
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             # Requests meanwhile fold into this run. After a failed run, read the API server:
             # the indexes still hold what a deleted namespace held (kopf stops its watches).
             view = None if key in self._failures else await self.cache.view(key)
             self._waiting.discard(key)
+            metrics.QUEUE_DEPTH.set(len(self._waiting))
+            metrics.QUEUE_DURATION.observe(time.monotonic() - asked)
             wrote: list[Expectation] = []
             try:
-                requeue_after = await self._decide(key, view, wrote)
+                with metrics.WORK_DURATION.time():
+                    requeue_after = await self._decide(key, view, wrote)
             finally:
                 self.cache.expect(key, wrote)  # a failed run may have written some
                 if key not in self._waiting:
                     self._locks.pop(key, None)
         self._failures.pop(key, None)
+        metrics.RECONCILES.labels("success" if requeue_after is None else "requeue_after").inc()
         self.schedule(key, requeue_after)
 
     async def _decide(
         self, key: Key, view: IndexView | None, wrote: list[Expectation]
     ) -> float | None:
         try:
-            return await asyncio.to_thread(self._reconcile, key, view, wrote)
+            with metrics.RECONCILE_TIME.time():
+                return await asyncio.to_thread(self._reconcile, key, view, wrote)
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -74,12 +83,14 @@ class WorkQueue:
             # again from what the API server has now, unless a waiting run will.
             if key in self._waiting:
                 return None
-            return await asyncio.to_thread(self._reconcile, key, None, wrote)
+            with metrics.RECONCILE_TIME.time():
+                return await asyncio.to_thread(self._reconcile, key, None, wrote)
 
     def trigger(self, key: Key) -> None:
         """Reconciles soon, without waiting; a failure is retried with backoff. While a service
         backs off after a failure, a request waits for its retry: a failed run's own report (a
         status write) or a busy child would otherwise make it run again at once, and again."""
+        metrics.QUEUE_ADDS.inc()
         if key in self._failures and key in self._timers:
             return
         self._start(key)
@@ -107,6 +118,9 @@ class WorkQueue:
         try:
             await self.run(key)
         except Exception as error:
+            metrics.RECONCILES.labels("error").inc()
+            metrics.RECONCILE_ERRORS.inc()
+            metrics.QUEUE_RETRIES.inc()
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             delay = backoff(failures)
             if isinstance(error, ApiException):

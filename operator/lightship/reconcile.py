@@ -12,7 +12,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from lightship import KIND, lifecycle, render, rollout
+from lightship import KIND, lifecycle, metrics, render, rollout
 from lightship.api import VersionState
 from lightship.cache import Expectation, IndexView, Key, named
 from lightship.cluster import Cluster, api_message, made_from
@@ -184,6 +184,7 @@ def _write_status(run: Pass) -> None:
             run.obj["metadata"]["resourceVersion"],
         )
         run.wrote.append(Expectation(KIND, run.observed.name, content=new))
+        metrics.status_written((run.namespace, run.observed.name), old, new, datetime.now(UTC))
     for event in run.plan.events:
         kopf.event(
             cast(kopf.Body, run.obj), type=event.type, reason=event.reason, message=event.message

@@ -4,7 +4,6 @@ the standby, and no version is duplicated or lost, no status rolled back."""
 
 from __future__ import annotations
 
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -14,13 +13,12 @@ import pytest
 from kubernetes import client
 
 from tests.integration.checks import wait_consistent
+from tests.integration.own_namespace import operators_of_their_own
 from tests.integration.support import (
-    SESSION,
     Cluster,
     Operator,
     Services,
     create,
-    create_namespace,
     settled_versions,
     spec_of,
     wait_for,
@@ -34,30 +32,15 @@ LEASE = "lightship-operator"
 def elected(
     cluster: Cluster, crd: None, api_client: client.ApiClient, tmp_path: Path
 ) -> Iterator[tuple[Services, dict[str, Operator]]]:
-    """Two electing operators on a namespace of their own, outside the session operator's."""
-    namespace = f"le-{SESSION}-{secrets.token_hex(3)}"
-    create_namespace(cluster, namespace)
-    replicas = {
-        name: Operator(
-            cluster,
-            tmp_path / f"{name}.log",
-            {
-                "LIGHTSHIP_NAMESPACES": namespace,
-                "LIGHTSHIP_LEADER_ELECTION": "true",
-                "LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "60",
-                "POD_NAMESPACE": namespace,
-                "POD_NAME": name,
-            },
-        )
-        for name in ("replica-a", "replica-b")
-    }
-    for replica in replicas.values():
-        replica.start()
-    yield Services(api_client, cluster, namespace), replicas
-    for replica in replicas.values():
-        if replica.process is not None:
-            replica.stop(signal.SIGKILL)
-    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    """Two electing operators on a namespace of their own."""
+    with operators_of_their_own(
+        cluster,
+        api_client,
+        tmp_path,
+        {"LIGHTSHIP_LEADER_ELECTION": "true", "LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "60"},
+        names=("replica-a", "replica-b"),
+    ) as elected:
+        yield elected
 
 
 def holder(services: Services) -> str | None:
