@@ -1,3 +1,5 @@
+// Wrapper module that pins helm (a `tool` requirement: `go get -tool helm.sh/helm/v3/cmd/helm@vX`).
+// hack/helm/build.sh builds it into the cache, keyed by this version.
 module lightship.dev/hack/helm
 
 go 1.26.0
