@@ -218,9 +218,7 @@ def chart_files(objects: list[dict[str, Any]]) -> dict[str, str]:
         if kind == "CustomResourceDefinition":
             # crds/: helm creates a CRD that does not exist yet and never deletes it.
             files[f"crds/{obj['metadata']['name']}.yaml"] = f"# {GENERATED}\n" + dump(obj)
-        elif (
-            kind != "Namespace"
-        ):  # the release's namespace: `helm install -n ... --create-namespace`
+        elif kind != "Namespace":  # the release's: made beforehand, or --create-namespace
             path = f"templates/{kind.lower()}.yaml"
             if path in files:
                 raise SystemExit(f"two objects of kind {kind}: name their templates apart")
