@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries cluster cluster-down lint unit test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries helm-binary dist cluster cluster-down lint unit test test-chaos install deploy run crd bench
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -22,6 +22,7 @@ help:
 	@echo "make cluster      start or reuse the local cluster; make cluster-down stops it"
 	@echo "make install      apply the CRD to the current cluster"
 	@echo "make deploy       apply manifests/ (the operator in the cluster)"
+	@echo "make dist         regenerate dist/install.yaml and the Helm chart charts/lightship/ from manifests/"
 	@echo "make bench        the benchmarks"
 
 $(VENV)/.installed: pyproject.toml
@@ -40,6 +41,9 @@ system-deps:
 cluster-binaries:
 	hack/cluster/build.sh >/dev/null
 
+helm-binary:
+	hack/helm/build.sh >/dev/null
+
 cluster:
 	hack/cluster/cluster.sh up
 
@@ -47,8 +51,8 @@ cluster-down:
 	hack/cluster/cluster.sh down
 
 lint: venv
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench hack
+	$(BIN)/ruff format --check operator tests bench hack
 	$(BIN)/mypy
 
 crd: venv
@@ -57,7 +61,7 @@ crd: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-test: venv system-deps cluster-binaries lint
+test: venv system-deps cluster-binaries helm-binary lint
 	$(BIN)/pytest -m "not chaos"
 
 test-chaos: venv system-deps cluster-binaries
@@ -69,6 +73,11 @@ install:
 
 deploy:
 	$(KUBECTL) apply -k manifests/
+
+# dist/install.yaml and charts/lightship/ are generated from manifests/ and committed;
+# tests/integration/test_dist.py fails when they are stale.
+dist: venv cluster-binaries
+	hack/dist.sh
 
 run: venv
 	@if [[ "$$KUBECONFIG" == "$(LOCAL_KUBECONFIG)" ]]; then $(MAKE) --no-print-directory cluster; fi

@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client, config
 
 from tests.integration.checks import operator_failures
+from tests.integration.helm import Helm
 from tests.integration.support import (
     CLUSTER_NAME,
     CLUSTER_SCRIPT,
@@ -52,6 +53,12 @@ def cluster() -> Cluster:
         text=True,
     ).stdout.strip()
     return Cluster(kubeconfig=kubeconfig_of(CLUSTER_NAME), bin_dir=Path(bin_dir))
+
+
+@pytest.fixture(scope="session")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """helm, built from hack/helm/go.mod, with config, cache and data folders of its own."""
+    return Helm.build(tmp_path_factory.mktemp("helm-home"))
 
 
 @pytest.fixture(scope="session")

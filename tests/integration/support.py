@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client
 
 from lightship import GROUP, KIND, VERSION
@@ -81,6 +82,22 @@ class Cluster:
             text=True,
             timeout=120,
         )
+
+
+def service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> Path:
+    """Writes to `path` a copy of the cluster's kubeconfig whose user is the ServiceAccount
+    `namespace/account`, with a token of it (TokenRequest): the Python clients (kubernetes,
+    kopf) ignore a kubeconfig's impersonation (`as:`), so a token is the way to be it for real."""
+    token = cluster.kubectl(
+        "create", "token", account, "-n", namespace, "--duration=2h"
+    ).stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    (context,) = (c for c in config["contexts"] if c["name"] == config["current-context"])
+    context["context"]["user"] = account
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
 
 
 def create_namespace(cluster: Cluster, name: str) -> None:

@@ -36,6 +36,7 @@ from tests.integration.support import (
     create_namespace,
     events,
     selected_version,
+    service_account_kubeconfig,
     shop,
     states,
     wait_conflict,
@@ -62,17 +63,8 @@ def account_kubeconfig(
     cluster: Cluster, rbac: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A copy of the cluster's kubeconfig whose user is the operator's ServiceAccount."""
-    token = cluster.kubectl(
-        "create", "token", "lightship", "-n", "lightship-system", "--duration=2h"
-    ).stdout.strip()
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    (context,) = (c for c in config["contexts"] if c["name"] == config["current-context"])
-    context["context"]["user"] = "lightship"
-    config["users"] = [{"name": "lightship", "user": {"token": token}}]
     path = tmp_path_factory.mktemp("least-privilege") / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return service_account_kubeconfig(cluster, "lightship-system", "lightship", path)
 
 
 @pytest.fixture
