@@ -63,6 +63,35 @@ def _index_by_service(drop: tuple[str, ...]) -> Callable[..., Awaitable[dict[Key
     return index
 
 
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """kopf's settings, at the operator's start."""
+    # kopf's bookkeeping annotations, if a handler ever needs them, live under this project's
+    # prefix (the event handlers and indexes keep none).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = SpecDigestStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Watch only what this operator made, filtered by the API server.
+    for group, plural, _kind, _drop in CHILDREN:
+        settings.watching.label_selectors[group, plural] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+    # kopf's own per-handler Events would be writes per change; keep only its errors.
+    settings.posting.level = logging.ERROR
+    # Events say they come from Lightship (`kubectl describe`'s From, reportingComponent),
+    # and which replica wrote them.
+    settings.posting.reporting_component = "lightship"
+    settings.posting.reporting_instance = leadership.identity()
+    settings.posting.event_name_prefix = "lightship-"
+    settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
+
+
+async def objects(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, Manifest]:
+    """The index of the objects, by (namespace, name)."""
+    return {(namespace, name): slim(body)} if namespace else {}
+
+
 def register(cluster: Cluster, settings: Settings) -> None:
     """Registers the handlers with kopf's default registry."""
     kopf_compat.release_index_holds_of_ended_watches()
@@ -75,35 +104,9 @@ def register(cluster: Cluster, settings: Settings) -> None:
         ),
     )
     managed = {MANAGED_BY_LABEL: MANAGED_BY}
-
-    @kopf.on.startup()
-    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # kopf's bookkeeping annotations, if a handler ever needs them, live under this
-        # project's prefix (the event handlers and indexes below keep none).
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = SpecDigestStorage(
-            prefix=GROUP, key="last-handled-configuration"
-        )
-        # Watch only what this operator made, filtered by the API server.
-        for group, plural, _kind, _drop in CHILDREN:
-            settings.watching.label_selectors[group, plural] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-        # kopf's own per-handler Events would be writes per change; keep only its errors.
-        settings.posting.level = logging.ERROR
-        # Events say they come from Lightship (`kubectl describe`'s From, reportingComponent),
-        # and which replica wrote them.
-        settings.posting.reporting_component = "lightship"
-        settings.posting.reporting_instance = leadership.identity()
-        settings.posting.event_name_prefix = "lightship-"
-        settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
-
+    kopf.on.startup()(configure)
     # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
-    @kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])
-    async def objects(
-        namespace: str | None, name: str, body: kopf.Body, **_: Any
-    ) -> dict[Key, Manifest]:
-        return {(namespace, name): slim(body)} if namespace else {}
-
+    kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])(objects)
     for group, plural, kind, drop in CHILDREN:
         kopf.index(group, plural, labels=managed, id=INDEXES[kind])(_index_by_service(drop))
 
