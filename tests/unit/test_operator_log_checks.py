@@ -56,3 +56,13 @@ def test_failures_are_told_apart_by_namespace() -> None:
     other = INVALID.replace("t1-ns/", "t1-other/")
     assert len(operator_failures(INVALID + other, namespace="t1-ns")) == 1
     assert operator_failures(other, namespace="t1-ns") == []
+
+
+def test_an_error_record_is_seen_unless_expected() -> None:
+    terminating = record(
+        "ERROR",
+        "Request attempt #1/9 failed; will retry: POST .../namespaces/t1-ns/events -> "
+        "APIForbiddenError('...', {'reason': 'NamespaceTerminating'})",
+    )
+    assert operator_failures(terminating) == []
+    assert operator_failures(terminating.replace("NamespaceTerminating", "Forbidden"))
