@@ -206,10 +206,13 @@ _FAILED_RUN = re.compile(r"reconcile failed \((?P<error>.*)\); retrying in", re.
 _RACES = r"\A\(409\)|NamespaceTerminating"
 RACES = re.compile(_RACES)
 # ... and, while the API server is away or starting again: refused and broken connections,
-# time-outs, and the errors of an API server that is not ready yet.
+# time-outs, and the errors of an API server that is not ready yet (5xx, 429), as the
+# Kubernetes client reports them in a failed reconcile, and kopf's client (aiohttp) in a
+# request it retries.
 OUTAGE = re.compile(
     rf"{_RACES}|\A\((429|5\d\d)\)|Connection (aborted|refused|reset)|Max retries exceeded"
     r"|timed out|RemoteDisconnected|ProtocolError"
+    r"|ClientConnectorError|ServerDisconnectedError|ClientOSError|TimeoutError|APIServerError"
 )
 
 

@@ -50,6 +50,13 @@ def test_an_outage_explains_refused_connections_only() -> None:
     assert len(operator_failures(REFUSED)) == 1
     assert operator_failures(REFUSED + CONFLICT, expected=OUTAGE) == []
     assert len(operator_failures(REFUSED + INVALID, expected=OUTAGE)) == 1
+    retried = record(
+        "ERROR",
+        "Request attempt #2/7 failed; will retry: GET .../pods?watch=true -> "
+        "ClientConnectorError(ConnectionKey(host='127.0.0.1'), ConnectionRefusedError(111))",
+    )
+    assert operator_failures(retried, expected=OUTAGE) == []
+    assert operator_failures(retried)
 
 
 def test_failures_are_told_apart_by_namespace() -> None:
