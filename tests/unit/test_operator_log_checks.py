@@ -36,6 +36,10 @@ INFO = record("INFO", "t1-ns/shop: VersionCreated: version 1 created from genera
 
 def test_a_failed_reconcile_is_seen_unless_a_race_explains_it() -> None:
     assert operator_failures(INFO + CONFLICT) == []
+    # The short form: the status and reason of the API's answer.
+    short = record("WARNING", "t1-ns/shop: reconcile failed (409 Conflict); retrying in 2 s")
+    assert operator_failures(short) == []
+    assert operator_failures(short.replace("409 Conflict", "422 Unprocessable Entity"))
     assert len(operator_failures(INFO + INVALID + CONFLICT)) == 1
     assert "not subscriptable" in operator_failures(NOT_API)[0]
 
@@ -57,6 +61,13 @@ def test_an_outage_explains_refused_connections_only() -> None:
     )
     assert operator_failures(retried, expected=OUTAGE) == []
     assert operator_failures(retried)
+    # A traceback the outage explains (a reconcile that failed on a refused connection).
+    broken = record("ERROR", "t1-ns/shop: reconcile failed; retrying in 2 s") + (
+        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+        "urllib3.exceptions.MaxRetryError: Max retries exceeded (Connection refused)\n"
+    )
+    assert operator_failures(broken, expected=OUTAGE) == []
+    assert operator_failures(broken)
 
 
 def test_failures_are_told_apart_by_namespace() -> None:
