@@ -213,6 +213,7 @@ OUTAGE = re.compile(
     rf"{_RACES}|\A\(?(429|5\d\d)\b|Connection (aborted|refused|reset)|Max retries exceeded"
     r"|timed out|RemoteDisconnected|ProtocolError"
     r"|ClientConnectorError|ServerDisconnectedError|ClientOSError|TimeoutError|APIServerError"
+    r"|APITooManyRequestsError"
 )
 
 
