@@ -1,8 +1,10 @@
 """The API's edge cases, in wire form: one table for the models and the API server alike.
 
-Each invalid case names the field its error must name. tests/unit/test_api.py runs the tables
-against the models, tests/integration/test_api_server.py against the API server; the two must
-agree case by case.
+Each invalid case names the field its error must name, by its exact path. tests/unit/test_api.py
+runs the tables against the models, tests/integration/test_api_server.py against the API server;
+the two must agree case by case. One difference is the API server's own: its check of list-map
+keys names the duplicate item (`spec.containers[1]`), where the models name its key field
+(`spec.containers[1].name`), so those cases say both.
 """
 
 import re
@@ -43,6 +45,11 @@ class Case(NamedTuple):
     id: str
     spec: Spec
     field: str  # the field path the error must name; empty for a valid case
+    server_field: str = ""  # the path the API server names instead, where it differs
+
+    @property
+    def field_on_server(self) -> str:
+        return self.server_field or self.field
 
 
 ABSENT = object()  # as a value: remove the field
@@ -76,6 +83,12 @@ def changed(path: str, value: Any) -> Spec:
 
 def invalid(id: str, path: str, value: Any, field: str | None = None) -> Case:
     return Case(id, changed(path, value), f"spec.{field or path}")
+
+
+def duplicate(id: str, path: str, value: Any, item: str, key: str) -> Case:
+    """A list item whose key field `key` repeats an earlier item's: the models name the key
+    field, the API server the item."""
+    return Case(id, changed(path, value), f"spec.{item}.{key}", f"spec.{item}")
 
 
 def valid(id: str, path: str, value: Any) -> Case:
@@ -119,7 +132,7 @@ INVALID_SPECS = [
     invalid("container-name-54-chars", "containers[1].name", "c" * (MAX_CONTAINER_NAME_LENGTH + 1)),
     invalid("container-name-empty", "containers[1].name", ""),
     invalid("container-name-missing", "containers[1].name", ABSENT),
-    invalid("container-names-duplicate", "containers[1].name", "web", field="containers[1]"),
+    duplicate("container-names-duplicate", "containers[1].name", "web", "containers[1]", "name"),
     invalid("image-missing", "containers[1].image", ABSENT),
     invalid("image-empty", "containers[1].image", ""),
     invalid("image-uppercase", "containers[1].image", "Redis:7"),
@@ -135,11 +148,12 @@ INVALID_SPECS = [
         ["x" * (MAX_ARG_LENGTH + 1)],
         field="containers[1].command[0]",
     ),
-    invalid(
+    duplicate(
         "environment-names-duplicate",
         "containers[1].environment",
         [{"name": "MODE", "value": "a"}, {"name": "MODE", "value": "b"}],
-        field="containers[1].environment[1]",
+        "containers[1].environment[1]",
+        "name",
     ),
     invalid(
         "environment-name-starts-with-digit",
@@ -177,11 +191,12 @@ INVALID_SPECS = [
     invalid("protocol-unknown", "containers[1].ports[0].protocol", "SCTP"),
     invalid("protocol-lowercase", "containers[1].ports[0].protocol", "tcp"),
     invalid("protocol-missing", "containers[1].ports[0].protocol", ABSENT),
-    invalid(
+    duplicate(
         "ports-duplicate-in-container",
         "containers[1].ports",
         [{"port": 6379, "protocol": "TCP"}, {"port": 6379, "protocol": "UDP"}],
-        field="containers[1].ports[1]",
+        "containers[1].ports[1]",
+        "port",
     ),
     invalid("port-open-on-two-containers", "containers[1].ports[0].port", 80),
     invalid(

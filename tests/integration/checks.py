@@ -200,23 +200,30 @@ def assert_unprivileged(pod: client.V1Pod) -> None:
 _RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [^\]]*\] \S+\s+\[(?P<level>[A-Z]+)\s*\] ", re.M)
 # How the operator reports a reconcile that failed and will be retried (handlers.WorkQueue).
 _FAILED_RUN = re.compile(r"reconcile failed \((?P<error>.*)\); retrying in", re.S)
-# Failures a retry settles whenever writers race: a write refused because the object changed
-# since it was read (409), by another writer or by the user.
-RACES = re.compile(r"^\(409\)")
+# Failures that writers racing explain, and a retry settles or the end of a namespace ends: a
+# write refused because the object changed since it was read (409), by another writer or by
+# the user, and a write into a namespace being deleted.
+_RACES = r"\A\(?409\b|NamespaceTerminating"
+RACES = re.compile(_RACES)
 # ... and, while the API server is away or starting again: refused and broken connections,
-# time-outs, and the errors of an API server that is not ready yet.
+# time-outs, and the errors of an API server that is not ready yet (5xx, 429), as the
+# Kubernetes client reports them in a failed reconcile, and kopf's client (aiohttp) in a
+# request it retries.
 OUTAGE = re.compile(
-    r"^\((409|429|5\d\d)\)|Connection (aborted|refused|reset)|Max retries exceeded|timed out"
-    r"|RemoteDisconnected|ProtocolError"
+    rf"{_RACES}|\A\(?(429|5\d\d)\b|Connection (aborted|refused|reset)|Max retries exceeded"
+    r"|timed out|RemoteDisconnected|ProtocolError"
+    r"|ClientConnectorError|ServerDisconnectedError|ClientOSError|TimeoutError|APIServerError"
+    r"|APITooManyRequestsError"
 )
 
 
 def operator_failures(
     log: str, namespace: str | None = None, expected: re.Pattern[str] = RACES
 ) -> list[str]:
-    """The reports in an operator's log of something that went wrong: an unhandled exception's
-    traceback, a record at level ERROR or CRITICAL, and a reconcile that failed with an error
-    that `expected` does not match. Only those about `namespace`, if given."""
+    """The reports in an operator's log of something that went wrong, unless `expected`
+    matches their error: a reconcile that failed, a record at level ERROR or CRITICAL (kopf's,
+    of a request it retries, too), and an exception's traceback. Only those about
+    `namespace`, if given."""
     # What comes before the first record (a crash before logging was set up) is one too.
     starts = sorted({0, len(log), *(match.start() for match in _RECORD.finditer(log))})
     found = []
@@ -226,10 +233,14 @@ def operator_failures(
             continue
         level = _RECORD.match(record)
         failed_run = _FAILED_RUN.search(record)
-        if (
-            "Traceback (most recent call last)" in record
-            or (level is not None and level["level"] in ("ERROR", "CRITICAL"))
-            or (failed_run is not None and not expected.search(failed_run["error"]))
+        if failed_run is not None:
+            error = failed_run["error"]
+        elif "Traceback (most recent call last)" in record or (
+            level is not None and level["level"] in ("ERROR", "CRITICAL")
         ):
-            found.append(record.strip()[:3000])
+            error = record[level.end() :] if level is not None else record
+        else:
+            continue
+        if not expected.search(error):
+            found.append(record.strip()[:1500])
     return found

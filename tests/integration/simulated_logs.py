@@ -11,12 +11,11 @@ The Logs objects go with the test's namespace.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.integration.support import Cluster
+from tests.integration.support import Cluster, wait_for
 
 
 def cri_lines(lines: Iterable[str], at: datetime | None = None, stream: str = "stdout") -> str:
@@ -62,10 +61,10 @@ def simulate(
 def wait_served(cluster: Cluster, namespace: str, pod: str, container: str) -> str:
     """Waits until the API server serves the container's simulated log (kwok has seen its Logs
     object and the pod is on a node); returns it."""
-    deadline = time.monotonic() + 30
-    while True:
+
+    def served() -> str:
         result = cluster.kubectl("logs", "-n", namespace, pod, "-c", container, check=False)
-        if result.returncode == 0 and result.stdout:
-            return result.stdout
-        assert time.monotonic() < deadline, f"no simulated log for {pod}/{container}: {result}"
-        time.sleep(0.3)
+        return result.stdout if result.returncode == 0 else ""
+
+    log: str = wait_for(served, f"the simulated log of {pod}/{container}", 30)
+    return log

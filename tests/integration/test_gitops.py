@@ -107,7 +107,7 @@ def test_the_operator_never_writes_the_spec(services: Services, tmp_path: Path) 
     # A last spec is the barrier: once the operator acted on it, whatever it (or kopf) wrote
     # for the ones before is written.
     path = manifest_file(services, tmp_path, shop("nginx:1.28"))
-    apply(services, path, "server-side")
+    apply(services, path, "client-side")
     services.wait_active("shop", 4)
     obj = services.get("shop")
     # Four specs applied, four generations: nothing else changed the spec.

@@ -8,14 +8,13 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from lightship.api import MAX_LOG_LINES
 from tests.integration import simulated_logs
-from tests.integration.support import Services, shop, states
+from tests.integration.support import Services, shop, states, wait_for
 
 
 def lightship(services: Services, *args: str) -> subprocess.CompletedProcess[str]:
@@ -81,10 +80,7 @@ def test_logs_of_one_pod_without_prefix_and_of_a_chosen_version(
     assert lightship(services, "logs", "shop").stdout == "v2 cache\n"
     assert lightship(services, "logs", "shop", "--version", "2").stdout == "v2 cache\n"
     # Version 1 is inactive now: its pods are gone, and it kept no lines (it did not fail).
-    deadline = time.monotonic() + 30
-    while services.pods("shop", 1):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_for(lambda: not services.pods("shop", 1), "version 1's pods removed", 30)
     result = lightship(services, "logs", "shop", "--version", "1")
     assert result.returncode == 1
     assert "version 1 of shop has no pods" in result.stderr
@@ -173,10 +169,7 @@ def test_failed_version_keeps_the_last_lines_of_its_failing_containers(
     assert status["currentDeployment"]["version"] == 1
 
     # The failed version's pods are gone; its last lines stay readable.
-    deadline = time.monotonic() + 30
-    while services.pods("shop", 2):
-        assert time.monotonic() < deadline, "the failed version's pods were not removed"
-        time.sleep(0.3)
+    wait_for(lambda: not services.pods("shop", 2), "the failed version's pods removed", 30)
     result = lightship(services, "logs", "shop", "--version", "2", "-c", "cache")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "cache: out of memory\ncache: exiting\n"

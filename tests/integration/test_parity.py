@@ -37,7 +37,7 @@ from lightship.api import (
     Protocol,
     error_messages,
 )
-from tests.integration.dry_run import Kubectl, dry_run
+from tests.integration.dry_run import Kubectl, dry_run, fields_named
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("crd")]
 
@@ -166,4 +166,4 @@ def test_models_and_server_agree(
     assert any(message.startswith(f"{field}: ") for message in error_messages(raised.value))
     rejected = dry_run(kubectl, namespace, spec)
     assert rejected.returncode != 0
-    assert field in rejected.stderr
+    assert field in fields_named(rejected.stderr), rejected.stderr
