@@ -78,6 +78,11 @@ class Life:
         return self.kill_at is not None and time.monotonic() >= self.kill_at
 
 
+# The operator killed at random moments is stuck, rather than slow, when it makes no progress
+# for this long: a deadline for a stuck test, not a bound on how fast it works.
+STALLED_SECONDS = 120
+
+
 @pytest.fixture
 def seed() -> int:
     """The random seed of a chaos test, printed so that a failing run can be replayed with
@@ -113,15 +118,15 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
         create(services, name, last[name])
 
     kills, kills_pending = 0, 0
-    restarted = started
+    restarted = progressed = started
     life = Life(rng)
-    deadline = time.monotonic() + 240
     while True:
         pending = any(written[name] <= updates for name in names)
         if not pending and kills >= min_kills:
             break
-        assert time.monotonic() < deadline, (
-            f"the workload did not finish: {kills} kills, writes {written}"
+        # However loaded the machine, each life writes once the operator observed a change.
+        assert time.monotonic() - progressed < STALLED_SECONDS, (
+            f"no write nor kill for {STALLED_SECONDS} s: {kills} kills, writes {written}"
         )
         for name, obj in listed(services).items():
             if observed(obj) and written[name] <= updates and life.may_write():
@@ -130,13 +135,14 @@ def test_operator_sigkilled_at_random_moments_loses_nothing(
                 last[name] = spec_of(written[name], scale, public=rng.random() < 0.5)
                 write_spec(services.custom, services.namespace, name, last[name])
                 life.wrote()
+                progressed = time.monotonic()
         if life.due(pending):
             operator.stop(signal.SIGKILL)
             kills += 1
             kills_pending += pending
             time.sleep(rng.uniform(0, 0.5))  # sometimes changes land while it is down
             operator.start()
-            restarted = time.monotonic()
+            restarted = progressed = time.monotonic()
             life = Life(rng)
         time.sleep(0.1)
 
