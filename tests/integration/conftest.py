@@ -79,7 +79,10 @@ def cluster() -> Cluster:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    return Cluster(kubeconfig=ROOT / ".cluster" / "kubeconfig", bin_dir=Path(bin_dir))
+    # The cluster LIGHTSHIP_CLUSTER names (hack/cluster/cluster.sh), else the default one.
+    name = os.environ.get("LIGHTSHIP_CLUSTER", "lightship")
+    kubeconfig = "kubeconfig" if name == "lightship" else f"{name}.kubeconfig"
+    return Cluster(kubeconfig=ROOT / ".cluster" / kubeconfig, bin_dir=Path(bin_dir))
 
 
 @pytest.fixture(scope="session")
