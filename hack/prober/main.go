@@ -70,7 +70,8 @@ func (codes successCodes) match(status int) bool {
 
 // config is what the renderer sets, as flags.
 type config struct {
-	target             string // the URL checked
+	endpoint           string // scheme://host:port
+	path               string // sent as written, query included
 	interval, timeout  time.Duration
 	codes              successCodes
 	healthyThreshold   int
@@ -114,9 +115,9 @@ func parseConfig(args []string, output io.Writer) (config, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("-success-codes: %w", err))
 	}
-	target := *scheme + "://" + net.JoinHostPort(*host, strconv.Itoa(*port)) + *path
+	endpoint := *scheme + "://" + net.JoinHostPort(*host, strconv.Itoa(*port))
 	return config{
-		target: target, codes: parsed, listen: *listen,
+		endpoint: endpoint, path: *path, codes: parsed, listen: *listen,
 		interval: time.Duration(*interval) * time.Second, timeout: time.Duration(*timeout) * time.Second,
 		healthyThreshold: *healthy, unhealthyThreshold: *unhealthy,
 	}, errors.Join(problems...)
@@ -179,9 +180,10 @@ func (v *verdict) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // checker makes one request per check, on a new connection each time, as a load balancer's
 // health check does; it accepts any certificate and reports a redirect as it is.
 type checker struct {
-	client *http.Client
-	target string
-	codes  successCodes
+	client   *http.Client
+	endpoint string
+	path     string
+	codes    successCodes
 }
 
 func newChecker(cfg config) *checker {
@@ -195,15 +197,18 @@ func newChecker(cfg config) *checker {
 		Timeout:       cfg.timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &checker{client: client, target: cfg.target, codes: cfg.codes}
+	return &checker{client: client, endpoint: cfg.endpoint, path: cfg.path, codes: cfg.codes}
 }
 
 // check is one health check: whether it succeeded, and what happened, for humans.
 func (c *checker) check() (bool, string) {
-	request, err := http.NewRequest(http.MethodGet, c.target, nil)
+	request, err := http.NewRequest(http.MethodGet, c.endpoint+"/", nil)
 	if err != nil {
 		return false, err.Error()
 	}
+	// The request line carries the path exactly as the user wrote it, as a load balancer's
+	// check does: no escaping, no fragment dropped, no parse error for a stray %.
+	request.URL.Opaque = c.path
 	request.Header.Set("User-Agent", "lightship-health-check")
 	response, err := c.client.Do(request)
 	if err != nil {
@@ -211,9 +216,10 @@ func (c *checker) check() (bool, string) {
 	}
 	response.Body.Close()
 	if c.codes.match(response.StatusCode) {
-		return true, fmt.Sprintf("GET %s answered %d", c.target, response.StatusCode)
+		return true, fmt.Sprintf("GET %s%s answered %d", c.endpoint, c.path, response.StatusCode)
 	}
-	return false, fmt.Sprintf("GET %s answered %d, not a success code", c.target, response.StatusCode)
+	return false, fmt.Sprintf("GET %s%s answered %d, not a success code",
+		c.endpoint, c.path, response.StatusCode)
 }
 
 // watch checks at once, then every interval, until stop closes; a check that takes longer
@@ -256,7 +262,7 @@ func main() {
 	}
 	v := &verdict{healthyThreshold: cfg.healthyThreshold, unhealthyThreshold: cfg.unhealthyThreshold}
 	out.Printf("checking GET %s every %s (timeout %s): healthy after %d successes, unhealthy "+
-		"after %d failures; verdict on %s", cfg.target, cfg.interval, cfg.timeout,
+		"after %d failures; verdict on %s", cfg.endpoint+cfg.path, cfg.interval, cfg.timeout,
 		cfg.healthyThreshold, cfg.unhealthyThreshold, listener.Addr())
 	server := &http.Server{Handler: v, ReadHeaderTimeout: 5 * time.Second}
 	go server.Serve(listener)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -115,8 +116,8 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		}
 	}
 	cfg, err := parseConfig(strings.Fields("-scheme=https -host=10.1.2.3 -port=8443 -path=/h?x=1"), io.Discard)
-	if err != nil || cfg.target != "https://10.1.2.3:8443/h?x=1" {
-		t.Errorf("target %q, error %v", cfg.target, err)
+	if err != nil || cfg.endpoint != "https://10.1.2.3:8443" || cfg.path != "/h?x=1" {
+		t.Errorf("endpoint %q, path %q, error %v", cfg.endpoint, cfg.path, err)
 	}
 }
 
@@ -152,11 +153,12 @@ func (l *logged) Write(p []byte) (int, error) {
 	return l.text.Write(p)
 }
 
-// probe runs the prober's check loop against url with a short interval; stop is at cleanup.
-func probe(t *testing.T, url string, codes string, healthy, unhealthy int) (*verdict, *logged) {
+// probe runs the prober's check loop against endpoint+path with a short interval; it stops at
+// cleanup.
+func probe(t *testing.T, endpoint, path, codes string, healthy, unhealthy int) (*verdict, *logged) {
 	t.Helper()
-	cfg := config{target: url, interval: 20 * time.Millisecond, timeout: 200 * time.Millisecond,
-		healthyThreshold: healthy, unhealthyThreshold: unhealthy}
+	cfg := config{endpoint: endpoint, path: path, interval: 20 * time.Millisecond,
+		timeout: 200 * time.Millisecond, healthyThreshold: healthy, unhealthyThreshold: unhealthy}
 	var err error
 	if cfg.codes, err = parseSuccessCodes(codes); err != nil {
 		t.Fatal(err)
@@ -199,7 +201,7 @@ func TestTheCodesListedDecide(t *testing.T) {
 			app.status.Store(int64(c.status))
 			server := httptest.NewServer(app)
 			defer server.Close()
-			v, _ := probe(t, server.URL+"/healthz", c.codes, 2, 2)
+			v, _ := probe(t, server.URL, "/healthz", c.codes, 2, 2)
 			// Enough checks to pass the threshold either way, then the verdict.
 			for app.requests.Load() < 4 {
 				time.Sleep(10 * time.Millisecond)
@@ -216,7 +218,7 @@ func TestHealthChangesMoveTheVerdictBothWays(t *testing.T) {
 	app.status.Store(500)
 	server := httptest.NewServer(app)
 	defer server.Close()
-	v, out := probe(t, server.URL+"/healthz", "200-499", 3, 2)
+	v, out := probe(t, server.URL, "/healthz", "200-499", 3, 2)
 	waitVerdict(t, v, false)
 	app.status.Store(404)
 	waitVerdict(t, v, true)
@@ -238,7 +240,7 @@ func TestHTTPSWithASelfSignedCertificateIsChecked(t *testing.T) {
 	app.status.Store(200)
 	server := httptest.NewTLSServer(app)
 	defer server.Close()
-	v, _ := probe(t, server.URL+"/healthz", "200", 2, 2)
+	v, _ := probe(t, server.URL, "/healthz", "200", 2, 2)
 	waitVerdict(t, v, true)
 }
 
@@ -247,7 +249,7 @@ func TestATimeoutIsAFailure(t *testing.T) {
 	app.status.Store(200)
 	server := httptest.NewServer(app)
 	defer server.Close()
-	v, _ := probe(t, server.URL+"/healthz", "200-499", 2, 2)
+	v, _ := probe(t, server.URL, "/healthz", "200-499", 2, 2)
 	waitVerdict(t, v, true)
 	app.delay.Store(int64(time.Second)) // the probe's timeout is 200 ms
 	text := waitVerdict(t, v, false)
@@ -265,7 +267,7 @@ func TestARefusedConnectionIsAFailure(t *testing.T) {
 	}
 	address := listener.Addr().String()
 	listener.Close()
-	v, _ := probe(t, "http://"+address+"/healthz", "200-499", 2, 2)
+	v, _ := probe(t, "http://"+address, "/healthz", "200-499", 2, 2)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, text := v.describe(); strings.Contains(text, "connection refused") {
@@ -343,5 +345,33 @@ func TestTheProgramServesItsVerdictAndStopsOnSIGTERM(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("after SIGTERM: %v", err)
+	}
+}
+
+func TestThePathIsSentAsWritten(t *testing.T) {
+	// A bare server: Go's own would refuse the stray % before a handler could see it.
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	lines := make(chan string, 100)
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			lines <- line
+			fmt.Fprint(conn, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			conn.Close()
+		}
+	}()
+	path := "/health%zz/a+b?x=%41&y=$(HOME)#part"
+	v, _ := probe(t, "http://"+listener.Addr().String(), path, "200", 2, 2)
+	waitVerdict(t, v, true)
+	if line := <-lines; line != "GET "+path+" HTTP/1.1\r\n" {
+		t.Errorf("the request line is %q, want the path %q as written", line, path)
 	}
 }
