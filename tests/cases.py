@@ -5,11 +5,15 @@ against the models, tests/integration/test_api_server.py against the API server;
 agree case by case.
 """
 
+import json
 import re
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from lightship import GROUP, KIND, VERSION
 from lightship.api import (
+    HEALTH_CHECK_CONTAINER,
+    HEALTH_CHECK_PORT,
     MAX_ARG_LENGTH,
     MAX_COMMAND_ARGS,
     MAX_CONTAINER_NAME_LENGTH,
@@ -119,6 +123,7 @@ INVALID_SPECS = [
     invalid("container-name-54-chars", "containers[1].name", "c" * (MAX_CONTAINER_NAME_LENGTH + 1)),
     invalid("container-name-empty", "containers[1].name", ""),
     invalid("container-name-missing", "containers[1].name", ABSENT),
+    invalid("container-name-of-the-health-check", "containers[1].name", HEALTH_CHECK_CONTAINER),
     invalid("container-names-duplicate", "containers[1].name", "web", field="containers[1]"),
     invalid("image-missing", "containers[1].image", ABSENT),
     invalid("image-empty", "containers[1].image", ""),
@@ -183,6 +188,7 @@ INVALID_SPECS = [
         [{"port": 6379, "protocol": "TCP"}, {"port": 6379, "protocol": "UDP"}],
         field="containers[1].ports[1]",
     ),
+    invalid("port-of-the-health-check", "containers[1].ports[0].port", HEALTH_CHECK_PORT),
     invalid("port-open-on-two-containers", "containers[1].ports[0].port", 80),
     invalid(
         "ports-21",
@@ -334,3 +340,11 @@ INVALID_NAMES = [
 ]
 
 VALID_NAMES = ["s", "shop-2", "s" * MAX_SERVICE_NAME_LENGTH]
+
+# The successCodes grammar as the health-check prober reads it: its Go tests read this file too,
+# with the codes each valid string counts as healthy and as unhealthy.
+SUCCESS_CODES_TABLE: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "hack" / "prober" / "testdata" / "success-codes.json").read_text()
+)
+VALID_SUCCESS_CODES: list[str] = [row["codes"] for row in SUCCESS_CODES_TABLE["valid"]]
+INVALID_SUCCESS_CODES: list[str] = SUCCESS_CODES_TABLE["invalid"]

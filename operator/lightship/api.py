@@ -49,6 +49,12 @@ MAX_LOG_LINES = 20
 MAX_LOG_BYTES = 2048
 MAX_VERSIONS_WITH_LOGS = 5
 MAX_SERVICE_NAME_LENGTH = 63
+# The health-check prober that every pod with a public endpoint carries (a native sidecar,
+# hack/prober) takes this container name and serves its verdict on this port: a user's container
+# may use neither. The port is outside Linux's ephemeral range (32768-60999), so no outgoing
+# connection of the pod holds it.
+HEALTH_CHECK_CONTAINER = "lightship-health-check"
+HEALTH_CHECK_PORT = 63990
 
 # A DNS-1035 label: the service name becomes the name of a Service and an Ingress.
 SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -76,6 +82,15 @@ IMAGE_PATTERN = (
 _IMAGE_MESSAGE = (
     "must be an image reference, [registry[:port]/]repository[:tag][@digest] with a lowercase "
     'repository, for example "nginx", "nginx:1.27" or "reg.example/app@sha256:<64 hex digits>"'
+)
+
+_RESERVED_PORT_MESSAGE = (
+    f"port {HEALTH_CHECK_PORT} is reserved: the health check of the public endpoint serves its "
+    f"verdict on it (container {HEALTH_CHECK_CONTAINER})"
+)
+_RESERVED_NAME_MESSAGE = (
+    f"{HEALTH_CHECK_CONTAINER} is reserved: it names the container of the public endpoint's "
+    "health check in every pod"
 )
 
 _SUCCESS_CODES_PART = r"^[0-9]{3}(-[0-9]{3})?$"
@@ -184,7 +199,13 @@ class Port(_WireModel):
         ge=MIN_PORT,
         le=MAX_PORT,
         description=f"The port number, {MIN_PORT}..{MAX_PORT}, unique across all containers "
-        "of the service (they share one network).",
+        f"of the service (they share one network); {HEALTH_CHECK_PORT} is reserved for the "
+        "health check.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(f"self != {HEALTH_CHECK_PORT}", message=_RESERVED_PORT_MESSAGE)
+            ]
+        },
     )
     # Required rather than defaulted: an HTTP server port that silently became TCP could not
     # serve the public endpoint, and the error would point somewhere else.
@@ -192,6 +213,13 @@ class Port(_WireModel):
         description="What the port speaks: HTTP, HTTPS, TCP or UDP. Only an HTTP or HTTPS port "
         "can serve the public endpoint."
     )
+
+    @field_validator("port")
+    @classmethod
+    def _port_not_reserved(cls, port: int) -> int:
+        if port == HEALTH_CHECK_PORT:
+            raise _invalid(_RESERVED_PORT_MESSAGE)
+        return port
 
 
 class EnvironmentVariable(_WireModel):
@@ -223,7 +251,12 @@ class Container(_WireModel):
         pattern=CONTAINER_NAME_PATTERN,
         description="The container name: lowercase letters, digits and hyphens, not starting or "
         f"ending with a hyphen, at most {MAX_CONTAINER_NAME_LENGTH} characters; unique within "
-        "the service.",
+        f"the service; not {HEALTH_CHECK_CONTAINER}, the health check's.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(f"self != '{HEALTH_CHECK_CONTAINER}'", message=_RESERVED_NAME_MESSAGE)
+            ]
+        },
     )
     # A CEL rule rather than a `pattern`, so that the error explains the grammar instead of
     # quoting the regular expression.
@@ -261,6 +294,13 @@ class Container(_WireModel):
         "open on one container only.",
         json_schema_extra=_list_map("port"),
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_reserved(cls, name: str) -> str:
+        if name == HEALTH_CHECK_CONTAINER:
+            raise _invalid(_RESERVED_NAME_MESSAGE)
+        return name
 
     @field_validator("image")
     @classmethod
@@ -331,7 +371,10 @@ class HealthCheck(_WireModel):
         max_length=MAX_SUCCESS_CODES_LENGTH,
         description=f"HTTP codes that count as healthy, {MIN_SUCCESS_CODE}..{MAX_SUCCESS_CODE}: "
         'a list ("200,202"), an ascending range ("200-299") or both ("200,300-399"). '
-        'Default: "200-499".',
+        'Default: "200-499". The code is the path\'s own (a redirect is not followed). Counted '
+        "exactly as written by the default health check (operator setting "
+        "LIGHTSHIP_HEALTH_CHECK=exact); with LIGHTSHIP_HEALTH_CHECK=kubelet the kubelet's probe "
+        "counts 200..399 as healthy and every other code as unhealthy, whatever this lists.",
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
@@ -385,7 +428,11 @@ class PublicEndpoint(_WireModel):
     )
     health_check: HealthCheck = Field(
         HealthCheck(),
-        description="The health check of the endpoint. Every field is optional.",
+        description="The health check of the endpoint: its container receives traffic only while "
+        "it passes, and a new version goes live only when every pod passes. A check succeeds "
+        "when the path answers within timeoutSeconds with one of successCodes; a timeout or a "
+        "refused connection fails. Which codes count depends on the operator's "
+        "LIGHTSHIP_HEALTH_CHECK setting: see successCodes. Every field is optional.",
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from lightship import GROUP, KIND, VERSION
+from lightship import GROUP, KIND, VERSION, health
 from lightship.api import Container, ContainerServiceSpec, Port, Protocol
-from lightship.settings import Settings
+from lightship.settings import HealthCheckMode, Settings, load_settings
 
 Manifest = dict[str, Any]
 
@@ -97,7 +98,7 @@ def _port_name(port: Port) -> str:
     return f"{port.protocol.value.lower()}-{port.port}"
 
 
-def _container(container: Container, spec: ContainerServiceSpec) -> Manifest:
+def _container(container: Container, spec: ContainerServiceSpec, settings: Settings) -> Manifest:
     manifest: Manifest = {"name": container.name, "image": container.image}
     if container.command is not None:
         # The command replaces the image's CMD and keeps its ENTRYPOINT: that is `args`.
@@ -110,35 +111,39 @@ def _container(container: Container, spec: ContainerServiceSpec) -> Manifest:
         ]
     endpoint = spec.public_endpoint
     if endpoint is not None and endpoint.container_name == container.name:
-        check = endpoint.health_check
-        protocol = next(p.protocol for p in container.ports if p.port == endpoint.container_port)
-        manifest["readinessProbe"] = {
-            "httpGet": {
-                "path": check.path,
-                "port": endpoint.container_port,
-                "scheme": "HTTPS" if protocol == Protocol.HTTPS else "HTTP",
-            },
-            "timeoutSeconds": check.timeout_seconds,
-            "periodSeconds": check.interval_seconds,
-            "successThreshold": check.healthy_threshold,
-            "failureThreshold": check.unhealthy_threshold,
-        }
+        manifest["readinessProbe"] = health.readiness_probe(endpoint, container, settings)
     return manifest
 
 
+@cache
+def _operator_settings() -> Settings:
+    """The operator's own settings, read once from its environment (validated at its start)."""
+    return load_settings()
+
+
 def render_pod(
-    service: str, uid: str, spec: ContainerServiceSpec, version: int, index: int
+    service: str,
+    uid: str,
+    spec: ContainerServiceSpec,
+    version: int,
+    index: int,
+    settings: Settings | None = None,
 ) -> Manifest:
+    """One pod of a version; without `settings`, with the operator's own."""
+    settings = settings or _operator_settings()
+    pod_spec: Manifest = {
+        "containers": [_container(c, spec, settings) for c in spec.containers],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": "Always",
+    }
+    if spec.public_endpoint is not None and settings.health_check == HealthCheckMode.exact:
+        pod_spec["initContainers"] = [health.prober(spec, spec.public_endpoint, settings)]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": _metadata(pod_name(service, version, index), service, uid, version),
-        "spec": {
-            "containers": [_container(c, spec) for c in spec.containers],
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "restartPolicy": "Always",
-        },
+        "spec": pod_spec,
     }
 
 

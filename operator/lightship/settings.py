@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import json
 import re
+from enum import StrEnum
+from importlib.metadata import version
 from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from lightship.api import IMAGE_PATTERN
+
 ENV_PREFIX = "LIGHTSHIP_"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Where the project publishes the health-check prober (hack/prober/Dockerfile), tagged with the
+# project's version, as the operator's own image is.
+PROBE_REPOSITORY = "ghcr.io/lightship-dev/prober"
+
+
+def published_probe_image() -> str:
+    return f"{PROBE_REPOSITORY}:{version('lightship')}"
+
+
+class HealthCheckMode(StrEnum):
+    """Who checks a public endpoint's health (README, "The health check")."""
+
+    # The prober sidecar: every field of the health check, the success codes as listed.
+    exact = "exact"
+    # The kubelet's httpGet probe alone: it counts 200..399 as healthy, whatever is listed.
+    kubelet = "kubelet"
 
 
 class Settings(BaseSettings):
@@ -31,6 +51,20 @@ class Settings(BaseSettings):
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="namespaces to watch, comma-separated; empty: all"
     )
+    health_check: HealthCheckMode = Field(
+        HealthCheckMode.exact,
+        description="exact (the prober sidecar) or kubelet (plain httpGet, codes 200..399)",
+    )
+    probe_image: str = Field(
+        default_factory=published_probe_image, description="the image of the prober sidecar"
+    )
+
+    @field_validator("probe_image")
+    @classmethod
+    def _probe_image_is_a_reference(cls, value: str) -> str:
+        if not re.fullmatch(IMAGE_PATTERN, value):
+            raise ValueError("must be an image reference such as registry.example/prober:1.0")
+        return value
 
     @field_validator("region")
     @classmethod

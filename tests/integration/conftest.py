@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ import pytest
 from kubernetes import client, config
 
 ROOT = Path(__file__).resolve().parents[2]
+# The local cluster's registry holds the health-check prober (hack/prober) under this name: every
+# operator the tests start, and every pod they render to compare, uses it (unless set already).
+os.environ.setdefault(
+    "LIGHTSHIP_PROBE_IMAGE", f"127.0.0.1:5000/lightship/prober:{version('lightship')}"
+)
 CLUSTER_SCRIPT = ROOT / "hack" / "cluster" / "cluster.sh"
 CRD_FILE = ROOT / "crds" / "lightship.dev_containerservicedeployments.yaml"
 

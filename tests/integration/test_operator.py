@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lightship.api import HEALTH_CHECK_CONTAINER, HEALTH_CHECK_PORT
 from tests.integration.conftest import Operator, Services
 
 WEB = {
@@ -96,13 +97,16 @@ def test_first_deploy_becomes_active_with_pods_service_ingress_and_probe(
         assert (web["image"], web["args"]) == ("nginx:1.27", ["nginx", "-g", "daemon off;"])
         assert web["env"] == [{"name": "REDIS_HOST", "value": "localhost"}]
         assert web["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
-        assert web["readinessProbe"] == {
-            "httpGet": {"path": "/healthz", "port": 80, "scheme": "HTTP"},
-            "timeoutSeconds": 2,
-            "periodSeconds": 7,
-            "successThreshold": 2,
-            "failureThreshold": 2,
+        # The exact health check (the default): the prober sidecar checks the endpoint, the
+        # kubelet reads its verdict (test_health_check_modes.py has the kubelet mode).
+        assert web["readinessProbe"]["httpGet"] == {
+            "path": "/",
+            "port": HEALTH_CHECK_PORT,
+            "scheme": "HTTP",
         }
+        (prober,) = spec["initContainers"]
+        assert prober["name"] == HEALTH_CHECK_CONTAINER
+        assert {"-port=80", "-path=/healthz", "-interval=7", "-timeout=2"} <= set(prober["args"])
         assert cache["ports"] == [{"containerPort": 6379, "protocol": "TCP"}]
         assert "readinessProbe" not in cache
 

@@ -125,5 +125,7 @@ def test_cel_rules_name_their_fields() -> None:
         ".spec": [".publicEndpoint.containerName", ".publicEndpoint.containerPort"],
         ".spec.containers": [None],
         ".spec.containers[].image": [None],
+        ".spec.containers[].name": [None],
+        ".spec.containers[].ports[].port": [None],
         ".spec.publicEndpoint.healthCheck.successCodes": [None],
     }

@@ -8,6 +8,8 @@ from lightship.settings import Settings
 
 UID = "0b5c7a55-8f1e-4d4e-a7a1-7d3f0d5c9e21"
 SETTINGS = Settings(region="eu-1", base_domain="cs.example.com")
+EXACT = Settings(health_check="exact", probe_image="127.0.0.1:5000/lightship/prober:9.9.9")
+KUBELET = Settings(health_check="kubelet")
 
 SHOP = ContainerServiceSpec.model_validate(
     {
@@ -39,7 +41,7 @@ SHOP = ContainerServiceSpec.model_validate(
 
 
 def test_pod_carries_labels_owner_and_every_container() -> None:
-    pod = render.render_pod("shop", UID, SHOP, version=7, index=1)
+    pod = render.render_pod("shop", UID, SHOP, version=7, index=1, settings=EXACT)
     assert pod["metadata"]["name"] == "shop-v7-1"
     assert pod["metadata"]["labels"] == {
         "app.kubernetes.io/name": "shop",
@@ -72,8 +74,58 @@ def test_pod_carries_labels_owner_and_every_container() -> None:
     assert dns["ports"] == [{"containerPort": 53, "protocol": "UDP"}]
 
 
-def test_readiness_probe_is_mapped_from_the_health_check() -> None:
-    web = render.render_pod("shop", UID, SHOP, 1, 0)["spec"]["containers"][0]
+def test_exact_health_check_is_a_prober_sidecar_whose_verdict_the_kubelet_reads() -> None:
+    pod = render.render_pod("shop", UID, SHOP, 1, 0, EXACT)["spec"]
+    (prober,) = pod["initContainers"]
+    assert prober["name"] == "lightship-health-check"
+    assert prober["image"] == "127.0.0.1:5000/lightship/prober:9.9.9"
+    assert prober["restartPolicy"] == "Always"  # a native sidecar: it runs beside the others
+    assert prober["args"] == [
+        "-scheme=http",
+        "-host=$(POD_IP)",
+        "-port=80",
+        "-path=/healthz",
+        "-interval=10",
+        "-timeout=3",
+        "-success-codes=200-499",
+        "-healthy-threshold=3",
+        "-unhealthy-threshold=4",
+        "-listen=:63990",
+    ]
+    assert prober["env"] == [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    ]
+    assert prober["ports"] == [{"containerPort": 63990, "protocol": "TCP"}]
+    requests, limits = prober["resources"]["requests"], prober["resources"]["limits"]
+    assert set(requests) == set(limits) == {"cpu", "memory"}
+    web, cache, dns = pod["containers"]
+    # The thresholds are the prober's: one answer of its verdict decides.
+    assert web["readinessProbe"] == {
+        "httpGet": {"path": "/", "port": 63990, "scheme": "HTTP"},
+        "timeoutSeconds": 1,
+        "periodSeconds": 1,
+        "successThreshold": 1,
+        "failureThreshold": 1,
+    }
+    assert "readinessProbe" not in cache and "readinessProbe" not in dns
+
+
+def test_exact_health_check_of_an_https_endpoint_with_a_dollar_in_its_path() -> None:
+    spec = _endpoint(container_port=443, path="/health$(HOME)?q=$$")
+    (prober,) = render.render_pod("shop", UID, spec, 1, 0, EXACT)["spec"]["initContainers"]
+    assert "-scheme=https" in prober["args"] and "-port=443" in prober["args"]
+    # The kubelet turns $$ into $ and expands $(NAME): the prober gets the path as written.
+    assert "-path=/health$$(HOME)?q=$$$$" in prober["args"]
+
+
+def test_no_prober_without_a_public_endpoint_or_in_kubelet_mode() -> None:
+    private = SHOP.model_copy(update={"public_endpoint": None})
+    assert "initContainers" not in render.render_pod("shop", UID, private, 1, 0, EXACT)["spec"]
+    assert "initContainers" not in render.render_pod("shop", UID, SHOP, 1, 0, KUBELET)["spec"]
+
+
+def test_kubelet_health_check_is_the_kubelets_own_probe() -> None:
+    web = render.render_pod("shop", UID, SHOP, 1, 0, KUBELET)["spec"]["containers"][0]
     assert web["readinessProbe"] == {
         "httpGet": {"path": "/healthz", "port": 80, "scheme": "HTTP"},
         "timeoutSeconds": 3,
@@ -83,15 +135,18 @@ def test_readiness_probe_is_mapped_from_the_health_check() -> None:
     }
 
 
-def test_readiness_probe_uses_https_for_an_https_endpoint() -> None:
-    spec = SHOP.model_copy(
-        update={
-            "public_endpoint": SHOP.public_endpoint.model_copy(  # type: ignore[union-attr]
-                update={"container_port": 443}
-            )
-        }
-    )
-    web = render.render_pod("shop", UID, spec, 1, 0)["spec"]["containers"][0]
+def _endpoint(**changes: object) -> ContainerServiceSpec:
+    """SHOP with its public endpoint's port or health-check path changed."""
+    endpoint = SHOP.public_endpoint
+    assert endpoint is not None
+    check = endpoint.health_check.model_copy(update={"path": changes.pop("path", "/healthz")})
+    endpoint = endpoint.model_copy(update={**changes, "health_check": check})
+    return SHOP.model_copy(update={"public_endpoint": endpoint})
+
+
+def test_kubelet_probe_uses_https_for_an_https_endpoint() -> None:
+    spec = _endpoint(container_port=443)
+    web = render.render_pod("shop", UID, spec, 1, 0, KUBELET)["spec"]["containers"][0]
     assert web["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 443, "scheme": "HTTPS"}
     ingress = render.render_ingress("shop", UID, spec, SETTINGS)
     assert ingress is not None
