@@ -37,6 +37,8 @@ def run(
     import kopf
 
     from lightship import handlers
+    from lightship.cluster import Cluster
+    from lightship.kopf_compat import KopfMismatch
     from lightship.settings import SettingsError, load_settings
 
     _few_malloc_arenas()
@@ -45,7 +47,11 @@ def run(
     except SettingsError as error:
         typer.echo(f"lightship: {error}", err=True)
         raise typer.Exit(2) from None
-    handlers.register(handlers.Cluster(kube_client()), settings)
+    try:
+        handlers.register(Cluster(kube_client()), settings)
+    except KopfMismatch as error:
+        typer.echo(f"lightship: {error}", err=True)
+        raise typer.Exit(2) from None
     kopf.configure(verbose=verbose)
     asyncio.run(
         kopf.operator(

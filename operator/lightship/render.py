@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightship import GROUP, KIND, VERSION
@@ -40,6 +40,16 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def controlled_by(manifest: Mapping[str, Any], uid: str) -> bool:
+    """Whether the object with `uid` is the controller of `manifest`."""
+    references = manifest.get("metadata", {}).get("ownerReferences") or []
+    return any(r.get("uid") == uid and r.get("controller") for r in references)
+
+
+def controlled_or_absent(manifest: Mapping[str, Any] | None, uid: str) -> bool:
+    return manifest is None or controlled_by(manifest, uid)
 
 
 def service_id(uid: str) -> str:

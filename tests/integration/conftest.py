@@ -79,7 +79,10 @@ def cluster() -> Cluster:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    return Cluster(kubeconfig=ROOT / ".cluster" / "kubeconfig", bin_dir=Path(bin_dir))
+    # The cluster LIGHTSHIP_CLUSTER names (hack/cluster/cluster.sh), else the default one.
+    name = os.environ.get("LIGHTSHIP_CLUSTER", "lightship")
+    kubeconfig = "kubeconfig" if name == "lightship" else f"{name}.kubeconfig"
+    return Cluster(kubeconfig=ROOT / ".cluster" / kubeconfig, bin_dir=Path(bin_dir))
 
 
 @pytest.fixture(scope="session")
@@ -310,7 +313,7 @@ def audit_service(
     ControllerRevisions, no duplicate, none missing), the newest one Active and made from
     `spec`, exactly `scale` pods of it and no other pod, the Service selecting it. An empty list
     when all holds."""
-    from lightship import render, rollout
+    from lightship import children, render
     from lightship.api import ContainerServiceSpec
 
     problems: list[str] = []
@@ -373,7 +376,7 @@ def audit_service(
         desired["metadata"].pop("name")
         if pod.metadata.deletion_timestamp is not None:
             problems.append(f"pod {pod.metadata.name} is terminating")
-        elif not rollout.is_subset(desired, manifest):
+        elif not children.is_subset(desired, manifest):
             problems.append(f"pod {pod.metadata.name} is not rendered from the last spec")
 
     try:

@@ -18,7 +18,8 @@ from lightship.api import (
     DeploymentVersion,
 )
 from lightship.logs import default_container, last_lines, parse_since, prefixed
-from lightship.rollout import Failure, observe_pod, plan
+from lightship.pods import Failure, observe_pod
+from lightship.rollout import plan
 from tests.unit.test_rollout import (
     ACTIVATING,
     ACTIVE,

@@ -1,4 +1,5 @@
-"""The rollout decision: every transition of DESIGN §2, from observed state to the next step."""
+"""The rollout decision: every transition of DESIGN §2, from observed state to the next step.
+A table: each row is a situation and the whole plan expected of it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lightship import render
+from lightship import render, rollout
 from lightship.api import (
     Condition,
     ContainerServiceSpec,
@@ -17,14 +18,10 @@ from lightship.api import (
     ServiceState,
     VersionState,
 )
-from lightship.rollout import (
-    Failure,
-    Observed,
-    ObservedPod,
-    ObservedRevision,
-    observe_pod,
-    plan,
-)
+from lightship.children import stamped
+from lightship.observed import Observed, ObservedRevision, UnreadableRevision
+from lightship.pods import Failure, ObservedPod, observe_pod
+from lightship.rollout import Plan, plan
 from lightship.settings import Settings
 
 UID = "5d0e6c1e-0000-4000-8000-000000000001"
@@ -70,9 +67,9 @@ def observed(
         revisions if revisions is not None else {v.version: (v.version, current) for v in versions}
     )
     if service is None and selected is not None:
-        service = render.render_service("shop", UID, revisions[selected][1], selected)
+        service = stamped(render.render_service("shop", UID, revisions[selected][1], selected))
     if ingress is None and selected is not None:
-        ingress = render.render_ingress("shop", UID, revisions[selected][1], SETTINGS)
+        ingress = stamped(render.render_ingress("shop", UID, revisions[selected][1], SETTINGS))
     return Observed(
         name="shop",
         namespace="default",
@@ -101,177 +98,184 @@ def reasons(result: Any) -> list[str]:
     return [e.reason for e in result.events]
 
 
-def test_first_spec_creates_version_1_and_its_pods() -> None:
-    result = plan(observed(1, spec(scale=2), revisions={}), SETTINGS)
-    assert result.create_revision is not None
-    assert result.create_revision["metadata"]["name"] == "shop-v1"
-    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-0", "shop-v1-1"]
-    assert states(result) == {1: ACTIVATING}
-    assert result.status.state == ServiceState.Deploying
-    assert result.status.next_deployment is not None and result.status.current_deployment is None
-    assert reasons(result) == ["VersionCreated"]
+def outline(result: Plan) -> dict[str, Any]:
+    """Everything a plan does, in short: a case lists all of it, so an extra action fails."""
+    service = result.apply_service
+    return {
+        "revision": result.create_revision["metadata"]["name"] if result.create_revision else None,
+        "create_pods": [p["metadata"]["name"] for p in result.create_pods],
+        "delete_pods": result.delete_pods,
+        "service": (
+            f"v{service['spec']['selector'][render.VERSION_LABEL]}"
+            if service
+            else ("delete" if result.delete_service else None)
+        ),
+        "ingress": "apply"
+        if result.apply_ingress
+        else ("delete" if result.delete_ingress else None),
+        "delete_revisions": result.delete_revisions,
+        "events": reasons(result),
+        "versions": {v.version: v.state for v in result.status.versions},
+        "state": result.status.state,
+        "abnormal": sorted(
+            c.type
+            for c in result.status.conditions
+            if c.status == "True" and c.type not in ("Ready", "Progressing")
+        ),
+        "requeue_after": result.requeue_after,
+        "read_logs": result.read_logs,
+    }
 
 
-def test_activating_version_gets_its_missing_pods() -> None:
-    result = plan(
+def expect(
+    versions: dict[int, VersionState], state: ServiceState, **actions: Any
+) -> dict[str, Any]:
+    """A whole plan: the versions and the service's state, and the actions named; every
+    action not named is expected not to happen."""
+    nothing: dict[str, Any] = {
+        "revision": None,
+        "create_pods": [],
+        "delete_pods": [],
+        "service": None,
+        "ingress": None,
+        "delete_revisions": [],
+        "events": [],
+        "abnormal": [],
+        "requeue_after": None,
+        "read_logs": {},
+    }
+    unknown = set(actions) - set(nothing)
+    assert not unknown, f"not a plan field: {unknown}"
+    return {**nothing, **actions, "versions": versions, "state": state}
+
+
+DEPLOYING, RUNNING, READY = ServiceState.Deploying, ServiceState.Running, ServiceState.Ready
+A, B, C = spec("nginx:1.26"), spec("nginx:1.27"), spec("nginx:1.28")
+PULL_ERROR = Failure("ImagePullBackOff", "container web: Back-off pulling image")
+OTHER_UID = "5d0e6c1e-0000-4000-8000-0000000000ff"
+PRIVATE = spec(public=False)
+WORKER = ContainerServiceSpec.model_validate(
+    {"containers": [{"name": "worker", "image": "busybox:1.36"}]}
+)
+
+
+def unreadable(number: int, generation: int) -> UnreadableRevision:
+    return UnreadableRevision(number, generation, "data.scale: too big", NOW - timedelta(days=9))
+
+
+def with_ingress_annotation(current: Observed) -> Observed:
+    """The Ingress as an earlier rendering left it: with an annotation no longer rendered."""
+    earlier = render.render_ingress("shop", UID, spec(), SETTINGS)
+    earlier["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}
+    return replace(current, ingress=stamped(earlier))
+
+
+TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
+    (
+        "the first spec makes version 1 and its pods",
+        observed(1, spec(scale=2), revisions={}),
+        expect(
+            {1: ACTIVATING},
+            DEPLOYING,
+            revision="shop-v1",
+            create_pods=["shop-v1-0", "shop-v1-1"],
+            events=["VersionCreated"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "an activating version gets its missing pods; the clock starts with them",
         observed(1, spec(scale=3), [version(1, ACTIVATING)], pods=[pod(1, 0, ready=False)]),
-        SETTINGS,
-    )
-    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-1", "shop-v1-2"]
-    # The deadline runs once all its pods exist: the two made now get all of it.
-    assert result.requeue_after == pytest.approx(600.5)
-    assert result.status.versions[0].message == "0 of 3 pods ready"
-
-
-def test_all_pods_ready_activates_and_switches_the_service() -> None:
-    result = plan(observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1)]), SETTINGS)
-    assert states(result) == {1: ACTIVE}
-    assert result.apply_service is not None
-    assert result.apply_service["spec"]["selector"]["lightship.dev/version"] == "1"
-    assert result.apply_ingress is not None
-    assert result.status.state == ServiceState.Running
-    assert result.status.current_deployment is not None
-    assert result.status.current_deployment.activated_at == NOW
-    assert result.status.url == render.public_url("shop", UID, SETTINGS)
-    assert result.status.private_domain == "shop.default.svc.cluster.local"
-    assert reasons(result) == ["VersionActivated"]
-    assert result.delete_pods == []
-
-
-def test_new_spec_starts_beside_the_active_version() -> None:
-    old, new = spec("nginx:1.26"), spec("nginx:1.27")
-    result = plan(
-        observed(2, new, [version(1, ACTIVE)], revisions={1: (1, old)}, pods=[pod(1)], selected=1),
-        SETTINGS,
-    )
-    assert result.create_revision is not None and result.create_revision["revision"] == 2
-    assert states(result) == {2: ACTIVATING, 1: ACTIVE}
-    assert result.apply_service is None and result.delete_pods == []
-    assert result.status.state == ServiceState.Deploying
-    assert result.status.current_deployment is not None
-    assert result.status.current_deployment.version == 1
-
-
-def test_switch_makes_old_version_inactive_and_removes_its_pods() -> None:
-    old, new = spec("nginx:1.26"), spec("nginx:1.27")
-    result = plan(
+        expect(
+            {1: ACTIVATING},
+            DEPLOYING,
+            create_pods=["shop-v1-1", "shop-v1-2"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "all pods ready: the version is active and the Service and Ingress switch to it",
+        observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1)]),
+        expect({1: ACTIVE}, RUNNING, service="v1", ingress="apply", events=["VersionActivated"]),
+    ),
+    (
+        "a new spec starts beside the active version",
+        observed(2, B, [version(1, ACTIVE)], revisions={1: (1, A)}, pods=[pod(1)], selected=1),
+        expect(
+            {2: ACTIVATING, 1: ACTIVE},
+            DEPLOYING,
+            revision="shop-v2",
+            create_pods=["shop-v2-0"],
+            events=["VersionCreated"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "the switch makes the old version inactive and removes its pods",
         observed(
             2,
-            new,
+            B,
             [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, old), 2: (2, new)},
+            revisions={1: (1, A), 2: (2, B)},
             pods=[pod(1), pod(2)],
             selected=1,
         ),
-        SETTINGS,
-    )
-    assert states(result) == {2: ACTIVE, 1: INACTIVE}
-    assert result.apply_service is not None
-    assert result.apply_service["spec"]["selector"]["lightship.dev/version"] == "2"
-    assert result.delete_pods == ["shop-v1-0"]
-    assert result.status.versions[1].message == "replaced by version 2"
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [
-        Failure("ImagePullBackOff", "container web: Back-off pulling image"),
-        Failure("CrashLoopBackOff", "container web: back-off restarting"),
-        Failure("CreateContainerConfigError", "container web: secret not found"),
-    ],
-)
-def test_failed_version_keeps_the_previous_one_serving(failure: Failure) -> None:
-    old, new = spec("nginx:1.26"), spec("sim.invalid/pull-error")
-    result = plan(
+        expect(
+            {2: ACTIVE, 1: INACTIVE},
+            RUNNING,
+            service="v2",
+            delete_pods=["shop-v1-0"],
+            events=["VersionActivated"],
+        ),
+    ),
+    (
+        "a failing version is removed and the previous one keeps serving",
         observed(
             2,
-            new,
+            B,
             [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, old), 2: (2, new)},
-            pods=[pod(1), pod(2, ready=False, failure=failure)],
+            revisions={1: (1, A), 2: (2, B)},
+            pods=[pod(1), pod(2, ready=False, failure=PULL_ERROR)],
             selected=1,
         ),
-        SETTINGS,
-    )
-    assert states(result) == {2: FAILED, 1: ACTIVE}
-    assert result.status.versions[0].reason == failure.reason
-    assert result.status.versions[0].message == failure.message
-    assert result.delete_pods == ["shop-v2-0"]
-    assert result.apply_service is None and result.create_pods == []
-    assert result.status.state == ServiceState.Running
-    assert reasons(result) == ["VersionFailed"]
-    progressing = next(c for c in result.status.conditions if c.type == "Progressing")
-    assert (progressing.status, progressing.reason) == ("False", "VersionFailed")
-
-
-def test_activation_deadline_fails_the_version() -> None:
-    result = plan(
-        observed(
-            1,
-            spec("sim.invalid/never-ready"),
-            [version(1, ACTIVATING, age=601)],
-            pods=[pod(1, ready=False)],
+        expect(
+            {2: FAILED, 1: ACTIVE}, RUNNING, delete_pods=["shop-v2-0"], events=["VersionFailed"]
         ),
-        SETTINGS,
-    )
-    assert states(result) == {1: FAILED}
-    assert result.status.versions[0].reason == "ActivationTimeout"
-    assert result.status.versions[0].message == "0 of 1 pods ready after 600 s"
-
-
-def test_failure_without_a_previous_version_leaves_no_active_deployment() -> None:
-    failure = Failure("ImagePullBackOff", "container web: no such image")
-    result = plan(
-        observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1, ready=False, failure=failure)]),
-        SETTINGS,
-    )
-    assert result.status.state == ServiceState.Ready
-    assert result.status.current_deployment is None and result.status.next_deployment is None
-    assert result.status.url is None
-    ready = next(c for c in result.status.conditions if c.type == "Ready")
-    assert (ready.status, ready.reason) == ("False", "NoActiveVersion")
-
-
-def test_spec_change_while_activating_supersedes() -> None:
-    v1, v2, v3 = spec("a"), spec("b"), spec("c")
-    result = plan(
+    ),
+    (
+        "the activation deadline fails the version",
+        observed(1, spec(), [version(1, ACTIVATING, age=601)], pods=[pod(1, ready=False)]),
+        expect({1: FAILED}, READY, delete_pods=["shop-v1-0"], events=["VersionFailed"]),
+    ),
+    (
+        "a failure without a previous version leaves no active deployment",
+        observed(
+            1, spec(), [version(1, ACTIVATING)], pods=[pod(1, ready=False, failure=PULL_ERROR)]
+        ),
+        expect({1: FAILED}, READY, delete_pods=["shop-v1-0"], events=["VersionFailed"]),
+    ),
+    (
+        "a spec change while a version activates supersedes it",
         observed(
             3,
-            v3,
+            C,
             [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, v1), 2: (2, v2)},
+            revisions={1: (1, A), 2: (2, B)},
             pods=[pod(1), pod(2, ready=False)],
             selected=1,
         ),
-        SETTINGS,
-    )
-    assert states(result) == {3: ACTIVATING, 2: INACTIVE, 1: ACTIVE}
-    assert result.status.versions[1].message == "superseded by version 3"
-    assert result.delete_pods == ["shop-v2-0"]
-    assert "VersionSuperseded" in reasons(result)
-
-
-def test_history_keeps_50_versions_and_prunes_older_revisions() -> None:
-    current = spec()
-    versions = [version(n, INACTIVE) for n in range(50, 1, -1)] + [version(1, INACTIVE)]
-    versions[0] = version(50, ACTIVE)
-    result = plan(observed(51, current, versions, pods=[pod(50)], selected=50), SETTINGS)
-    kept = [v.version for v in result.status.versions]
-    assert kept == list(range(51, 1, -1))
-    assert result.delete_revisions == ["shop-v1"]
-
-
-def test_an_old_active_version_is_never_pruned() -> None:
-    current = spec()
-    versions = [version(n, FAILED) for n in range(50, 1, -1)] + [version(1, ACTIVE)]
-    result = plan(observed(51, current, versions, pods=[pod(1)], selected=1), SETTINGS)
-    kept = [v.version for v in result.status.versions]
-    assert kept == [*range(51, 2, -1), 1]
-    assert result.delete_revisions == ["shop-v2"]
-
-
-def test_missing_or_ended_pods_of_the_active_version_are_replaced() -> None:
-    result = plan(
+        expect(
+            {3: ACTIVATING, 2: INACTIVE, 1: ACTIVE},
+            DEPLOYING,
+            revision="shop-v3",
+            create_pods=["shop-v3-0"],
+            delete_pods=["shop-v2-0"],
+            events=["VersionCreated", "VersionSuperseded"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "missing or ended pods of the active version are replaced",
         observed(
             1,
             spec(scale=3),
@@ -279,87 +283,302 @@ def test_missing_or_ended_pods_of_the_active_version_are_replaced() -> None:
             pods=[pod(1, 0), pod(1, 1, ended=True)],
             selected=1,
         ),
-        SETTINGS,
-    )
-    assert result.delete_pods == ["shop-v1-1"]
-    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-2"]
-
-
-def test_foreign_service_is_reported_and_not_overwritten() -> None:
-    foreign = {"metadata": {"name": "shop", "ownerReferences": []}, "spec": {"selector": {}}}
-    result = plan(
-        observed(1, spec(), [version(1, ACTIVATING)], pods=[pod(1)], service=foreign), SETTINGS
-    )
-    assert states(result) == {1: ACTIVATING}  # traffic cannot move: the version keeps activating
-    assert result.apply_service is None
-    conflict = next(c for c in result.status.conditions if c.type == "Conflict")
-    assert (conflict.status, conflict.reason) == ("True", "ForeignObject")
-    assert "ForeignObject" in reasons(result)
-
-
-def test_lost_status_is_rebuilt_from_revisions_and_the_service() -> None:
-    v1, v2 = spec("a"), spec("b")
-    result = plan(
-        observed(2, v2, [], revisions={1: (1, v1), 2: (2, v2)}, pods=[pod(1), pod(2)], selected=1),
-        SETTINGS,
-    )
-    assert result.create_revision is None
-    assert states(result) == {2: ACTIVE, 1: INACTIVE}
-
-
-def test_revision_made_before_a_crash_is_not_made_again() -> None:
-    v1, v2 = spec("a"), spec("b")
-    result = plan(
+        expect({1: ACTIVE}, RUNNING, create_pods=["shop-v1-2"], delete_pods=["shop-v1-1"]),
+    ),
+    (
+        "a lost status is rebuilt from the revisions and the Service",
+        observed(2, B, [], revisions={1: (1, A), 2: (2, B)}, pods=[pod(1), pod(2)], selected=1),
+        expect(
+            {2: ACTIVE, 1: INACTIVE},
+            RUNNING,
+            service="v2",
+            delete_pods=["shop-v1-0"],
+            events=["VersionActivated"],
+        ),
+    ),
+    (
+        "a revision made before a crash is not made again",
         observed(
-            2,
-            v2,
-            [version(1, ACTIVE)],
-            revisions={1: (1, v1), 2: (2, v2)},
+            2, B, [version(1, ACTIVE)], revisions={1: (1, A), 2: (2, B)}, pods=[pod(1)], selected=1
+        ),
+        expect(
+            {2: ACTIVATING, 1: ACTIVE}, DEPLOYING, create_pods=["shop-v2-0"], requeue_after=600.5
+        ),
+    ),
+    (
+        "a version the status knows but no revision shows still takes its number",
+        observed(
+            3,
+            C,
+            [version(2, FAILED), version(1, ACTIVE)],
+            revisions={1: (1, A)},
             pods=[pod(1)],
             selected=1,
         ),
-        SETTINGS,
-    )
-    assert result.create_revision is None
-    assert states(result) == {2: ACTIVATING, 1: ACTIVE}
-    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v2-0"]
-
-
-def test_removing_the_public_endpoint_removes_the_ingress_and_url() -> None:
-    public, private = spec(public=True), spec(public=False)
-    result = plan(
+        expect(
+            {3: ACTIVATING, 2: FAILED, 1: ACTIVE},
+            DEPLOYING,
+            revision="shop-v3",
+            create_pods=["shop-v3-0"],
+            events=["VersionCreated"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "removing the public endpoint removes the Ingress and the URL",
         observed(
             2,
-            private,
+            PRIVATE,
             [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, public), 2: (2, private)},
+            revisions={1: (1, spec()), 2: (2, PRIVATE)},
             pods=[pod(1), pod(2)],
             selected=1,
         ),
-        SETTINGS,
-    )
-    assert states(result) == {2: ACTIVE, 1: INACTIVE}
-    assert result.delete_ingress is True and result.apply_ingress is None
-    assert result.status.url is None
-
-
-def test_steady_state_plans_nothing() -> None:
-    first = plan(observed(1, spec(), [version(1, ACTIVE)], pods=[pod(1)], selected=1), SETTINGS)
-    again = plan(
+        expect(
+            {2: ACTIVE, 1: INACTIVE},
+            RUNNING,
+            service="v2",
+            ingress="delete",
+            delete_pods=["shop-v1-0"],
+            events=["VersionActivated"],
+        ),
+    ),
+    (
+        "a version without ports has no Service",
+        observed(
+            2,
+            WORKER,
+            [version(2, ACTIVATING), version(1, ACTIVE)],
+            revisions={1: (1, spec()), 2: (2, WORKER)},
+            pods=[pod(1), pod(2)],
+            selected=1,
+        ),
+        expect(
+            {2: ACTIVE, 1: INACTIVE},
+            RUNNING,
+            service="delete",
+            ingress="delete",
+            delete_pods=["shop-v1-0"],
+            events=["VersionActivated"],
+        ),
+    ),
+    (
+        "the steady state plans nothing",
+        observed(1, spec(), [version(1, ACTIVE)], pods=[pod(1)], selected=1),
+        expect({1: ACTIVE}, RUNNING),
+    ),
+    (
+        "an annotation no longer rendered is removed from the Ingress",
+        with_ingress_annotation(
+            observed(1, spec(), [version(1, ACTIVE)], pods=[pod(1)], selected=1)
+        ),
+        expect({1: ACTIVE}, RUNNING, ingress="apply"),
+    ),
+    (
+        "a Service of another owner is reported and left alone; the version waits",
         observed(
             1,
             spec(),
-            [version(1, ACTIVE)],
+            [version(1, ACTIVATING)],
+            pods=[pod(1)],
+            service={"metadata": {"name": "shop", "ownerReferences": []}, "spec": {}},
+        ),
+        expect(
+            {1: ACTIVATING},
+            DEPLOYING,
+            abnormal=["Conflict"],
+            events=["ForeignObject"],
+            requeue_after=540.5,
+        ),
+    ),
+    (
+        "the name of the version to make is held by another owner's revision: it waits",
+        replace(observed(1, spec(), revisions={}), foreign={("ControllerRevision", "shop-v1")}),
+        expect(
+            {},
+            READY,
+            abnormal=["Conflict"],
+            events=["ForeignObject"],
+            requeue_after=rollout.HELD_NAME_RETRY_SECONDS,
+        ),
+    ),
+    (
+        "a pod name held by another owner is reported and not made",
+        replace(
+            observed(
+                1,
+                spec(scale=2),
+                [version(1, ACTIVATING, age=30)],
+                pods=[pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=30))],
+            ),
+            foreign={("Pod", "shop-v1-0")},
+        ),
+        expect(
+            {1: ACTIVATING},
+            DEPLOYING,
+            abnormal=["Conflict"],
+            events=["ForeignObject"],
+            requeue_after=570.5,
+        ),
+    ),
+    (
+        "the deadline ends although a pod name is held by another owner",
+        replace(
+            observed(
+                1,
+                spec(scale=2),
+                [version(1, ACTIVATING, age=601)],
+                pods=[pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=601))],
+            ),
+            foreign={("Pod", "shop-v1-0")},
+        ),
+        expect(
+            {1: FAILED},
+            READY,
+            delete_pods=["shop-v1-1"],
+            abnormal=["Conflict"],
+            events=["VersionFailed", "ForeignObject"],
+        ),
+    ),
+    (
+        "the deadline ends although a pod is stuck terminating",
+        observed(
+            1,
+            spec(),
+            [version(1, ACTIVATING, age=601)],
+            pods=[pod(1, ready=False, terminating=True, created_at=NOW - timedelta(seconds=900))],
+        ),
+        expect({1: FAILED}, READY, events=["VersionFailed"]),
+    ),
+    (
+        "one pod made before the operator died, one now: the whole deadline from now",
+        observed(
+            1,
+            spec(scale=2),
+            [version(1, ACTIVATING, age=3600)],
+            pods=[pod(1, 0, ready=False, created_at=NOW - timedelta(seconds=900))],
+        ),
+        expect({1: ACTIVATING}, DEPLOYING, create_pods=["shop-v1-1"], requeue_after=600.5),
+    ),
+    (
+        "all pods exist, the last made 30 s ago: 570 s to go",
+        observed(
+            1,
+            spec(scale=2),
+            [version(1, ACTIVATING, age=3600)],
+            pods=[
+                pod(1, 0, ready=False, created_at=NOW - timedelta(seconds=900)),
+                pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=30)),
+            ],
+        ),
+        expect({1: ACTIVATING}, DEPLOYING, requeue_after=570.5),
+    ),
+    (
+        "pods refused at admission fail the version; the active one serves",
+        replace(
+            observed(
+                2,
+                C,
+                [version(2, ACTIVATING), version(1, ACTIVE)],
+                revisions={1: (1, A), 2: (2, C)},
+                pods=[pod(1)],
+                selected=1,
+            ),
+            rejected={2: 'pods "shop-v2-0" is forbidden: violates PodSecurity'},
+        ),
+        expect({2: FAILED, 1: ACTIVE}, RUNNING, events=["VersionFailed"]),
+    ),
+    (
+        "a stored version the models refuse is reported and the service keeps working",
+        replace(
+            observed(
+                3,
+                C,
+                [version(2, ACTIVE), version(1, INACTIVE)],
+                revisions={2: (2, B)},
+                pods=[pod(2)],
+                selected=2,
+            ),
+            unreadable={1: unreadable(1, 1)},
+        ),
+        expect(
+            {3: ACTIVATING, 2: ACTIVE, 1: INACTIVE},
+            DEPLOYING,
+            revision="shop-v3",
+            create_pods=["shop-v3-0"],
+            abnormal=["HistoryUnreadable"],
+            events=["VersionCreated", "UnreadableVersion"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "a stored version the models refuse is pruned when it ages out",
+        replace(
+            observed(
+                51,
+                spec(),
+                [version(50, ACTIVE), *(version(n, INACTIVE) for n in range(49, 0, -1))],
+                revisions={n: (n, spec()) for n in range(2, 51)},
+                pods=[pod(50)],
+                selected=50,
+            ),
+            unreadable={1: unreadable(1, 1)},
+        ),
+        expect(
+            {
+                n: ACTIVATING if n == 51 else ACTIVE if n == 50 else INACTIVE
+                for n in range(51, 1, -1)
+            },
+            DEPLOYING,
+            revision="shop-v51",
+            create_pods=["shop-v51-0"],
+            delete_revisions=["shop-v1"],
+            abnormal=["HistoryUnreadable"],
+            events=["VersionCreated", "UnreadableVersion"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "history keeps 50 versions, always the active one",
+        observed(
+            51,
+            spec(),
+            [*(version(n, FAILED) for n in range(50, 1, -1)), version(1, ACTIVE)],
             pods=[pod(1)],
             selected=1,
-            status=first.status,
-            now=NOW + timedelta(minutes=5),
         ),
-        SETTINGS,
-    )
-    assert (again.create_pods, again.delete_pods, again.events) == ([], [], [])
-    assert again.apply_service is None and again.apply_ingress is None
-    assert again.status == first.status  # conditions keep their lastTransitionTime
+        expect(
+            {**{n: ACTIVATING if n == 51 else FAILED for n in range(51, 2, -1)}, 1: ACTIVE},
+            DEPLOYING,
+            revision="shop-v51",
+            create_pods=["shop-v51-0"],
+            delete_revisions=["shop-v2"],
+            events=["VersionCreated"],
+            requeue_after=600.5,
+        ),
+    ),
+    (
+        "a failing version's logs are asked for before its pods go",
+        observed(
+            1,
+            spec(),
+            [version(1, ACTIVATING)],
+            pods=[pod(1, ready=False, failure=PULL_ERROR, log_containers=("web",))],
+        ),
+        expect(
+            {1: FAILED},
+            READY,
+            delete_pods=["shop-v1-0"],
+            events=["VersionFailed"],
+            read_logs={"shop-v1-0": ("web",)},
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "current", "expected"), TABLE, ids=[c[0] for c in TABLE])
+def test_plan(case: str, current: Observed, expected: dict[str, Any]) -> None:
+    assert outline(plan(current, SETTINGS)) == expected
 
 
 def test_condition_transition_time_changes_only_when_status_flips() -> None:
@@ -448,6 +667,57 @@ def pod_manifest(status: dict[str, Any], deleting: bool = False) -> dict[str, An
             Failure("CrashLoopBackOff", "container db: CrashLoopBackOff"),
             False,
         ),
+        (  # a real kubelet's crash loop: mostly terminated, CrashLoopBackOff for an instant
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "web",
+                        "restartCount": 2,
+                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                        "state": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                    }
+                ],
+            },
+            False,
+            Failure(
+                "CrashLoopBackOff",
+                "container web: keeps exiting: exit code 1 (Error), restarted 2 times",
+            ),
+            False,
+        ),
+        (  # exited once, restarted, running now: not (yet) failing
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "web",
+                        "restartCount": 1,
+                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                        "state": {"running": {}},
+                    }
+                ],
+            },
+            False,
+            None,
+            False,
+        ),
+        (  # a clean exit, restarted: not a failure
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "web",
+                        "restartCount": 3,
+                        "lastState": {"terminated": {"exitCode": 0, "reason": "Completed"}},
+                        "state": {"terminated": {"exitCode": 0, "reason": "Completed"}},
+                    }
+                ],
+            },
+            False,
+            None,
+            False,
+        ),
         (
             {"phase": "Failed", "reason": "Evicted", "message": "low on memory"},
             False,
@@ -468,89 +738,7 @@ def test_observe_pod(
     assert observe_pod(pod_manifest(status, deleting=True)).terminating
 
 
-def test_a_version_without_ports_has_no_service_and_no_private_domain() -> None:
-    worker = ContainerServiceSpec.model_validate(
-        {"containers": [{"name": "worker", "image": "busybox:1.36"}]}
-    )
-    web = spec()
-    result = plan(
-        observed(
-            2,
-            worker,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, web), 2: (2, worker)},
-            pods=[pod(1), pod(2)],
-            selected=1,
-        ),
-        SETTINGS,
-    )
-    assert states(result) == {2: ACTIVE, 1: INACTIVE}
-    assert result.apply_service is None and result.delete_service is True
-    assert result.delete_ingress is True
-    assert result.status.private_domain is None and result.status.url is None
-
-
-def test_activation_deadline_does_not_count_time_before_the_first_pod() -> None:
-    # The operator made version 1 and died before making its pods; it comes back after more
-    # than the deadline. Its pods never had a chance: they are made now, and the clock starts.
-    result = plan(observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[]), SETTINGS)
-    assert states(result) == {1: ACTIVATING}
-    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-0", "shop-v1-1"]
-    assert result.requeue_after == pytest.approx(600.5)
-
-
-def test_activation_deadline_runs_once_all_pods_of_the_version_exist() -> None:
-    # One pod was made 30 s ago, before the operator died; the other is made now: the clock
-    # has not started, both get the whole deadline.
-    first = pod(1, 0, ready=False, created_at=NOW - timedelta(seconds=30))
-    result = plan(
-        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[first]), SETTINGS
-    )
-    assert states(result) == {1: ACTIVATING}
-    assert [p["metadata"]["name"] for p in result.create_pods] == ["shop-v1-1"]
-    assert result.requeue_after == pytest.approx(600.5)
-
-    # Both exist, the last made 30 s ago: 570 s to go.
-    second = pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=30))
-    early = replace(first, created_at=NOW - timedelta(seconds=900))
-    result = plan(
-        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[early, second]),
-        SETTINGS,
-    )
-    assert states(result) == {1: ACTIVATING}
-    assert result.requeue_after == pytest.approx(570.5)
-
-    # Both had the whole deadline and are not ready: the version fails.
-    late = replace(second, created_at=NOW - timedelta(seconds=601))
-    result = plan(
-        observed(1, spec(scale=2), [version(1, ACTIVATING, age=3600)], pods=[early, late]),
-        SETTINGS,
-    )
-    assert states(result) == {1: FAILED}
-    assert result.status.versions[0].reason == "ActivationTimeout"
-
-
 def test_observed_pod_knows_when_it_was_made() -> None:
     manifest = render.render_pod("shop", UID, spec(), 3, 0)
     manifest["metadata"]["creationTimestamp"] = "2026-11-26T11:59:30Z"
     assert observe_pod(manifest).created_at == NOW - timedelta(seconds=30)
-
-
-def test_pods_refused_at_admission_fail_the_version_and_the_active_one_serves() -> None:
-    refused = 'pods "shop-v2-0" is forbidden: violates PodSecurity "restricted:latest": ...'
-    current = observed(
-        2,
-        spec("nginx:1.28"),
-        [version(2, ACTIVATING), version(1, ACTIVE)],
-        revisions={1: (1, spec()), 2: (2, spec("nginx:1.28"))},
-        pods=[pod(1)],
-        selected=1,
-    )
-    result = plan(replace(current, rejected={2: refused}), SETTINGS)
-    assert states(result) == {2: FAILED, 1: ACTIVE}
-    assert (result.status.versions[0].reason, result.status.versions[0].message) == (
-        "PodRejected",
-        refused,
-    )
-    assert result.create_pods == [] and result.apply_service is None
-    assert reasons(result) == ["VersionFailed"]

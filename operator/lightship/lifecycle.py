@@ -1,0 +1,178 @@
+"""What the status says: the service's state, its conditions, and the events that tell their
+changes. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lightship import render
+from lightship.api import (
+    Condition,
+    ContainerServiceStatus,
+    DeploymentVersion,
+    ServiceState,
+    VersionState,
+)
+from lightship.observed import Observed
+from lightship.settings import Settings
+
+# A condition as decided: type, status, reason, message.
+Mark = tuple[str, str, str, str]
+# Runs in a row that failed before the status says the operator cannot make progress.
+STALLED_AFTER_FAILURES = 3
+# The longest message of a condition or an event the operator writes.
+MAX_MESSAGE = 1024
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def status(
+    o: Observed, settings: Settings, versions: list[DeploymentVersion]
+) -> tuple[ContainerServiceStatus, list[Event]]:
+    """The status of the decided versions (newest first), and the events of its conditions."""
+    active = next((v for v in versions if v.state == VersionState.Active), None)
+    activating = next((v for v in versions if v.state == VersionState.Activating), None)
+    if activating is not None:
+        state = ServiceState.Deploying
+    elif active is not None:
+        state = ServiceState.Running
+    else:
+        state = ServiceState.Ready
+    active_spec = o.spec_of(active.version) if active else None
+    url = private_domain = None
+    if active_spec is not None and active_spec.public_endpoint is not None:
+        url = render.public_url(o.name, o.uid, settings)
+    # The private domain is the Service's name, which exists while some container of the
+    # serving (or else the coming) version opens a port.
+    if any(container.ports for container in (active_spec or o.spec).containers):
+        private_domain = render.private_domain(o.name, o.namespace)
+    marks = [ready(active), progressing(activating, versions[0] if versions else None)]
+    marks += [conflict(o), *history_unreadable(o)]
+    previous = o.status.conditions if o.status else []
+    conditions, events = conditions_of(marks, previous, o.generation, o.now)
+    return ContainerServiceStatus(
+        observed_generation=o.generation,
+        state=state,
+        url=url,
+        private_domain=private_domain,
+        current_deployment=active,
+        next_deployment=activating,
+        versions=versions,
+        conditions=conditions,
+    ), events
+
+
+def ready(active: DeploymentVersion | None) -> Mark:
+    if active is not None:
+        return ("Ready", "True", "VersionActive", f"version {active.version} serves the service")
+    return ("Ready", "False", "NoActiveVersion", "no version is active")
+
+
+def progressing(activating: DeploymentVersion | None, newest: DeploymentVersion | None) -> Mark:
+    if activating is not None:
+        message = f"version {activating.version} is activating: {activating.message}"
+        return ("Progressing", "True", "VersionActivating", message)
+    if newest is not None and newest.state == VersionState.Failed:
+        message = f"version {newest.version} failed: {newest.reason}: {newest.message}"
+        return ("Progressing", "False", "VersionFailed", message)
+    return ("Progressing", "False", "RolloutComplete", "no version is activating")
+
+
+def conflict(o: Observed) -> Mark:
+    """Children of the service's names that another owner holds: left alone, reported."""
+    held = [
+        f"{kind} {o.namespace}/{o.name}"
+        for kind, child in (("Service", o.service), ("Ingress", o.ingress))
+        if not render.controlled_or_absent(child, o.uid)
+    ]
+    held += sorted(f"{kind} {o.namespace}/{name}" for kind, name in o.foreign)
+    if not held:
+        return ("Conflict", "False", "NoConflict", "every child is managed by this service")
+    message = "; ".join(
+        f"{child} exists and is not managed by this service; Lightship leaves it alone: "
+        "delete or rename it"
+        for child in held
+    )
+    return ("Conflict", "True", "ForeignObject", message)
+
+
+def history_unreadable(o: Observed) -> list[Mark]:
+    """Stored versions the models refuse: reported while they are kept (they age out)."""
+    if not o.unreadable:
+        return []
+    message = "; ".join(
+        f"version {r.version} cannot be read and is not used: {r.error}"
+        for r in sorted(o.unreadable.values(), key=lambda r: r.version)
+    )
+    return [("HistoryUnreadable", "True", "UnreadableVersion", message[:4096])]
+
+
+def conditions_of(
+    marks: list[Mark], previous: list[Condition], generation: int, now: datetime
+) -> tuple[list[Condition], list[Event]]:
+    """The conditions, each keeping its transition time while its status stays; a Warning
+    event for each abnormal condition that turns True or changes its message."""
+    before = {c.type: c for c in previous}
+    conditions, events = [], []
+    for type_, value, reason, message in marks:
+        old = before.get(type_)
+        flipped = old is None or old.status != value
+        abnormal = value == "True" and type_ not in ("Ready", "Progressing")
+        if abnormal and (flipped or (old is not None and old.message != message)):
+            events.append(Event("Warning", reason, message[:MAX_MESSAGE]))
+        conditions.append(
+            Condition(
+                type=type_,
+                status=value,
+                reason=reason,
+                message=message,
+                observed_generation=generation,
+                last_transition_time=now if flipped or old is None else old.last_transition_time,
+            )
+        )
+    return conditions, events
+
+
+def stalled(
+    previous: list[dict[str, Any]], message: str, generation: int | None, now: datetime
+) -> tuple[list[dict[str, Any]], bool]:
+    """The conditions with Stalled=True (ReconcileError): the operator cannot make progress.
+    Whether it is new (then a Warning event tells it). The next successful pass writes the
+    conditions without it."""
+    old = next((c for c in previous if c.get("type") == "Stalled"), None)
+    changed = old is None or old.get("status") != "True"
+    condition = Condition(
+        type="Stalled",
+        status="True",
+        reason="ReconcileError",
+        message=message[:MAX_MESSAGE],
+        observed_generation=generation,
+        last_transition_time=now if changed or old is None else old["lastTransitionTime"],
+    )
+    kept = [c for c in previous if c.get("type") != "Stalled"]
+    return [*kept, as_dict(condition)], changed
+
+
+def as_dict(model: Condition | ContainerServiceStatus) -> dict[str, Any]:
+    """A status model as the API stores it."""
+    result: dict[str, Any] = model.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return result
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) from `old` to `new`: a field that went away, at any
+    depth, is nulled; lists are replaced whole."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old or old[key] != value:
+            patch[key] = merge_patch(old.get(key), value)
+    return patch

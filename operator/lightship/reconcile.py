@@ -1,0 +1,224 @@
+"""One reconcile pass over a service: observe, decide (rollout.plan), write the plan in an order
+that never lets the status contradict where traffic goes."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from lightship import KIND, lifecycle, render, rollout
+from lightship.api import VersionState
+from lightship.cache import Expectation, IndexView, Key, named
+from lightship.cluster import Cluster, api_message, made_from
+from lightship.observe import observe
+from lightship.observed import Observed
+from lightship.render import Manifest
+from lightship.settings import Settings
+
+log = logging.getLogger("lightship")
+
+
+@dataclasses.dataclass
+class Pass:
+    """The state of one pass: what it read, what it decided, what it wrote."""
+
+    cluster: Cluster
+    settings: Settings
+    obj: Manifest
+    observed: Observed
+    plan: rollout.Plan
+    wrote: list[Expectation]
+    # A pod the API server refused to create (admission): the version it belongs to fails,
+    # unless it is the active version, which needs it (then the pass fails and is retried).
+    refused: ApiException | None = None
+
+    @property
+    def namespace(self) -> str:
+        namespace: str = self.observed.namespace
+        return namespace
+
+    def decide(self, **learned: Any) -> None:
+        """Decides again, knowing what a refused write taught (observed.Observed fields)."""
+        self.observed = dataclasses.replace(self.observed, **learned)
+        self.plan = rollout.plan(self.observed, self.settings)
+
+    def create(self, manifest: Manifest) -> bool:
+        if self.cluster.create(self.namespace, manifest):
+            self.wrote.append(Expectation(manifest["kind"], manifest["metadata"]["name"]))
+            return True
+        return False
+
+    def delete(self, kind: str, name: str) -> None:
+        self.cluster.delete(kind, self.namespace, name)
+        self.wrote.append(Expectation(kind, name, gone=True))
+
+
+def reconcile(
+    cluster: Cluster,
+    settings: Settings,
+    key: Key,
+    view: IndexView | None = None,
+    wrote: list[Expectation] | None = None,
+) -> float | None:
+    """One level-based pass over a service. Returns when to look again, if it must. Reads what
+    `view` shows, else the API server; adds its writes to `wrote`."""
+    namespace, name = key
+    reader = view or cluster
+    obj = reader.service_object(namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return None  # garbage collection removes the children
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        observed = observe(obj, reader, cluster, now)
+    except ValidationError as error:
+        # The API server accepted a spec the models refuse: the CRD and the models disagree.
+        # Retrying cannot help; a new spec will be looked at again.
+        message = f"the spec cannot be read: {error}"
+        kopf.warn(cast(kopf.Body, obj), reason="InvalidSpec", message=message[:1000])
+        log.error("%s/%s: %s", namespace, name, message)
+        return None
+    plan = rollout.plan(observed, settings)
+    if plan.read_logs:
+        # A version fails: read its failing containers' last lines before its pods go, and
+        # decide with them, so that its status entry keeps them.
+        logs = {
+            pod: cluster.container_logs(namespace, pod, containers)
+            for pod, containers in plan.read_logs.items()
+        }
+        observed = dataclasses.replace(observed, logs=logs)
+        plan = rollout.plan(observed, settings)
+    run = Pass(cluster, settings, obj, observed, plan, [] if wrote is None else wrote)
+    _make_version(run)
+    _make_pods(run)
+    _route(run, from_index=view is not None)
+    _write_status(run)
+    _remove(run)
+    if run.refused is not None and any(
+        v.version in run.observed.rejected and v.state != VersionState.Failed
+        for v in run.plan.status.versions
+    ):
+        raise run.refused  # a pod the active version needs: tried again later
+    return run.plan.requeue_after
+
+
+def _make_version(run: Pass) -> None:
+    """Creates the revision of a new version. A name taken already is this version made by an
+    earlier attempt, another writer's version of another generation (decide again), or held by
+    an object of another owner (reported; the version waits for the name)."""
+    revision = run.plan.create_revision
+    if revision is None or run.create(revision):
+        return
+    name = revision["metadata"]["name"]
+    found = named(
+        run.cluster.children("ControllerRevision", run.namespace, run.observed.name), name
+    )
+    if found is None or not render.controlled_by(found, run.observed.uid):
+        run.decide(foreign=run.observed.foreign | {("ControllerRevision", name)})
+    elif made_from(found) != run.observed.generation:
+        raise ApiException(409, f"{name} was made from generation {made_from(found)} meanwhile")
+
+
+def _make_pods(run: Pass) -> None:
+    """Creates the pods of the versions that run. One refused at admission (Pod Security, a
+    policy, a quota) fails its version; one whose name another owner holds is reported."""
+    rejected = dict(run.observed.rejected)
+    held = set(run.observed.foreign)
+    for pod in run.plan.create_pods:
+        name = pod["metadata"]["name"]
+        try:
+            if run.create(pod):
+                continue
+        except ApiException as error:
+            if error.status not in (403, 422):
+                raise
+            version = int(pod["metadata"]["labels"][render.VERSION_LABEL])
+            rejected.setdefault(version, api_message(error))
+            run.refused = error
+            continue
+        own = run.cluster.children("Pod", run.namespace, run.observed.name)
+        found = named(own, name)
+        if found is None or not render.controlled_by(found, run.observed.uid):
+            held.add(("Pod", name))
+    if rejected != run.observed.rejected or held != run.observed.foreign:
+        run.decide(rejected=rejected, foreign=frozenset(held))
+
+
+def _route(run: Pass, *, from_index: bool) -> None:
+    """The Ingress, then the Service: the switch of traffic is the last write before the status.
+    A Service or Ingress to create is looked up first: the indexes show only the operator's
+    own, and one of another owner is reported, never merged into."""
+    plan, observed = run.plan, run.observed
+    for manifest, present in (
+        (plan.apply_ingress, observed.ingress),
+        (plan.apply_service, observed.service),
+    ):
+        if manifest is None:
+            continue
+        kind = manifest["kind"]
+        if present is not None:
+            run.cluster.apply(run.namespace, manifest)
+        elif (
+            from_index and run.cluster.get(kind, run.namespace, observed.name) is not None
+        ) or not run.create(manifest):
+            raise ApiException(409, f"{kind} {observed.name} exists: decide from the API server")
+        run.wrote.append(Expectation(kind, observed.name, content=manifest))
+    if plan.delete_service:
+        run.delete("Service", observed.name)
+
+
+def _write_status(run: Pass) -> None:
+    """The status as decided, then the events that tell its changes."""
+    old = run.obj.get("status") or {}
+    new = lifecycle.as_dict(run.plan.status)
+    if new != old:
+        run.cluster.patch_status(
+            run.namespace,
+            run.observed.name,
+            lifecycle.merge_patch(old, new),
+            run.obj["metadata"]["resourceVersion"],
+        )
+        run.wrote.append(Expectation(KIND, run.observed.name, content=new))
+    for event in run.plan.events:
+        kopf.event(
+            cast(kopf.Body, run.obj), type=event.type, reason=event.reason, message=event.message
+        )
+        log.info("%s/%s: %s: %s", run.namespace, run.observed.name, event.reason, event.message)
+
+
+def _remove(run: Pass) -> None:
+    """What no traffic reaches any more, once the status says so."""
+    plan = run.plan
+    if plan.delete_ingress:
+        run.delete("Ingress", run.observed.name)
+    for pod in plan.delete_pods:
+        run.delete("Pod", pod)
+    for revision in plan.delete_revisions:
+        run.delete("ControllerRevision", revision)
+
+
+def report_failure(cluster: Cluster, key: Key, error: Exception, failures: int) -> None:
+    """After STALLED_AFTER_FAILURES runs in a row failed, the object says so: Stalled=True
+    (ReconcileError) and a Warning event, for a user who never reads the operator's log."""
+    if failures < lifecycle.STALLED_AFTER_FAILURES:
+        return
+    obj = cluster.service_object(*key)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return
+    reason = api_message(error) if isinstance(error, ApiException) else repr(error)
+    message = (
+        f"reconciles keep failing ({lifecycle.STALLED_AFTER_FAILURES} or more in a row): {reason}"
+    )
+    previous = (obj.get("status") or {}).get("conditions") or []
+    if any(c.get("type") == "Stalled" and c.get("message") == message for c in previous):
+        return  # said already
+    now = datetime.now(UTC).replace(microsecond=0)
+    conditions, new = lifecycle.stalled(previous, message, obj["metadata"].get("generation"), now)
+    cluster.patch_status(*key, {"conditions": conditions}, obj["metadata"]["resourceVersion"])
+    if new:
+        kopf.event(cast(kopf.Body, obj), type="Warning", reason="ReconcileError", message=message)

@@ -1,0 +1,151 @@
+"""A service's history is exact: one version number per spec generation, decided from what the
+API server has; children of another owner (an earlier object of the same name) never taken for
+the service's own; revisions a metadata update (a label, the garbage collector) can change; a
+stored version the models refuse reported, never blocking the rest."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lightship import render
+from lightship.api import ContainerServiceSpec
+from tests.integration.conftest import Cluster, Operator, Services, wait_for
+from tests.integration.test_operator import events, shop, states, wait_conflict
+
+
+def revision_owners(services: Services, name: str) -> dict[str, list[str]]:
+    """Each revision of the service by name, with the uids of its owners."""
+    found = services.apps.list_namespaced_controller_revision(
+        services.namespace, label_selector=f"{render.SERVICE_LABEL}={name}"
+    )
+    return {
+        r.metadata.name: [o.uid for o in r.metadata.owner_references or []] for r in found.items
+    }
+
+
+def test_a_revision_takes_a_label_and_a_service_can_be_orphan_deleted(
+    cluster: Cluster, services: Services
+) -> None:
+    """Both are metadata updates of the revision; the API server refuses them when the stored
+    `data` does not read back as it was stored."""
+    ns = services.namespace
+    services.apply("shop", shop())
+    services.wait_active("shop", 1)
+    cluster.kubectl("label", "controllerrevision", "shop-v1", "-n", ns, "checked=yes")
+    assert revision_owners(services, "shop") == {
+        "shop-v1": [services.get("shop")["metadata"]["uid"]]
+    }
+    cluster.kubectl("delete", "csd", "shop", "-n", ns, "--cascade=orphan", "--timeout=60s")
+    # Orphaned: the revision stays, without its owner, as the user asked.
+    assert revision_owners(services, "shop") == {"shop-v1": []}
+
+
+def remove_children(cluster: Cluster, namespace: str, name: str) -> None:
+    """What an orphaning delete left of a service: as garbage collection would remove it."""
+    cluster.kubectl(
+        "delete",
+        "controllerrevisions,pods,services,ingresses",
+        "-n",
+        namespace,
+        "-l",
+        f"{render.SERVICE_LABEL}={name}",
+        "--wait=true",
+    )
+
+
+def recreated_after_an_orphaning_delete(cluster: Cluster, services: Services, name: str) -> None:
+    """The object is deleted while its children stay (an orphaning delete forces what a slow
+    garbage collection does by chance) and made again at once: the new object takes none of
+    the old children, reports the names they hold, and gets version 1 once they are gone."""
+    ns = services.namespace
+    services.apply(name, shop())
+    services.wait_active(name, 1)
+    cluster.kubectl("delete", "csd", name, "-n", ns, "--cascade=orphan", "--timeout=60s")
+    services.apply(name, shop())
+    status, conflict = wait_conflict(services, name)
+    assert f"ControllerRevision {ns}/{name}-v1" in conflict["message"], conflict
+    assert status.get("versions", []) == []
+    remove_children(cluster, ns, name)
+    status = services.wait_active(name, 1)
+    assert states(status) == {1: "Active"}
+    assert revision_owners(services, name) == {
+        f"{name}-v1": [services.get(name)["metadata"]["uid"]]
+    }
+    created = [m for _, reason, m in events(services, name) if reason == "VersionCreated"]
+    assert created == ["version 1 created from generation 1"] * len(created)
+
+
+def test_recreated_right_after_an_orphaning_delete_gets_version_1(
+    cluster: Cluster, services: Services
+) -> None:
+    recreated_after_an_orphaning_delete(cluster, services, "shop")
+
+
+def test_a_revision_the_watches_never_showed_is_not_made_again_under_another_number(
+    cluster: Cluster, services: Services, operator: Operator
+) -> None:
+    """A run made version 2 of generation 2 and wrote its status, and the revision watch has not
+    shown the revision yet (after an API server restart it relists last): the next run takes
+    that version, never makes version 3 of the same generation. The revision here carries no
+    managed-by label, so the operator's watch never shows it: a lag without end."""
+    ns = services.namespace
+    services.apply("shop", shop("nginx:1.26"))
+    services.wait_active("shop", 1)
+    obj = services.get("shop")
+    uid = obj["metadata"]["uid"]
+    operator.stop()
+    try:
+        services.apply("shop", shop("nginx:1.27"))
+        generation = services.get("shop")["metadata"]["generation"]
+        assert generation == 2
+        made = render.render_revision(
+            "shop", uid, ContainerServiceSpec.model_validate(shop("nginx:1.27")), 2, 2
+        )
+        del made["metadata"]["labels"][render.MANAGED_BY_LABEL]
+        cluster.kubectl("create", "-n", ns, "-f", "-", stdin=json.dumps(made))
+        status = services.status("shop")
+        versions = [
+            {"version": 2, "state": "Activating", "createdAt": status["versions"][0]["createdAt"]},
+            *status["versions"],
+        ]
+        patch = {"status": {"observedGeneration": 2, "state": "Deploying", "versions": versions}}
+        cluster.kubectl(
+            "patch", "csd", "shop", "-n", ns, "--subresource=status", "--type=merge",
+            "-p", json.dumps(patch),
+        )  # fmt: skip
+    finally:
+        operator.start()
+    status = services.wait_active("shop", 2, timeout=90)
+    assert states(status) == {2: "Active", 1: "Inactive"}
+    assert sorted(revision_owners(services, "shop")) == ["shop-v1", "shop-v2"]
+    assert not [m for _, r, m in events(services, "shop") if "version 3" in m]
+
+
+def test_a_stored_version_the_models_refuse_is_reported_and_the_rest_works(
+    cluster: Cluster, services: Services
+) -> None:
+    """A revision stored under looser rules (here: one the API server takes without checks)
+    is reported on the object, and the service still rolls out."""
+    ns = services.namespace
+    services.apply("shop", shop("nginx:1.26"))
+    services.wait_active("shop", 1)
+    uid = services.get("shop")["metadata"]["uid"]
+    old: dict[str, Any] = render.render_revision(
+        "shop", uid, ContainerServiceSpec.model_validate(shop()), 7, 0
+    )
+    old["data"]["scale"] = 100000
+    cluster.kubectl("create", "-n", ns, "-f", "-", stdin=json.dumps(old))
+    services.apply("shop", shop("nginx:1.27"))
+    status = services.wait_active("shop", 8)
+    condition = next(c for c in status["conditions"] if c["type"] == "HistoryUnreadable")
+    assert (condition["status"], condition["reason"]) == ("True", "UnreadableVersion")
+    assert "version 7" in condition["message"] and "scale" in condition["message"]
+    wait_for(
+        lambda: (
+            ("Warning", "UnreadableVersion") in {(t, r) for t, r, _ in events(services, "shop")}
+        ),
+        "the UnreadableVersion event",
+        timeout=30,
+    )
+    assert states(status) == {8: "Active", 7: "Inactive", 1: "Inactive"}
