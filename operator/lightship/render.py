@@ -267,6 +267,11 @@ def render_http_route(
     }
 
 
+def route_kind(settings: Settings) -> str:
+    """The kind of the public route: HTTPRoute with LIGHTSHIP_GATEWAY, else Ingress."""
+    return "HTTPRoute" if settings.gateway else "Ingress"
+
+
 def render_route(
     service: str,
     uid: str,
