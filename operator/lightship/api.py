@@ -544,8 +544,7 @@ class ContainerServiceSpec(_WireModel):
         [],
         max_length=MAX_DOMAINS,
         description=f"Custom domains, at most {MAX_DOMAINS} in all, served by the public "
-        "endpoint beside its generated host, each with the TLS certificate named with it. "
-        "Changing them makes no new deployment version.",
+        "endpoint beside its generated host, each with the TLS certificate named with it.",
         json_schema_extra={
             **_list_map("certificate"),
             "x-kubernetes-validations": [_DOMAINS_AT_MOST, _DOMAINS_UNIQUE],
