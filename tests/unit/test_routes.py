@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from lightship import lifecycle, render
+from lightship.api import ContainerServiceSpec
+from lightship.observed import Observed
 from lightship.routes import RouteStatus, route_status
-from lightship.settings import GatewayRef
+from lightship.settings import GatewayRef, Settings
+
+UID = "0b5c7a55-8f1e-4d4e-a7a1-7d3f0d5c9e21"
 
 GATEWAY = GatewayRef("infra", "public", "https")
 PARENT = {
@@ -100,3 +106,49 @@ def test_parent_namespace_defaults_to_the_route_namespace() -> None:
     route = _http_route(_parent(ACCEPTED, RESOLVED, reference=reference))
     assert route_status(route, GatewayRef("team", "public", "https")).accepted is True
     assert route_status(route, GATEWAY).accepted is None
+
+
+def _observed(route: dict[str, Any] | None) -> Observed:
+    return Observed(
+        name="shop",
+        namespace="team",
+        uid=UID,
+        generation=2,
+        spec=ContainerServiceSpec.model_validate({"containers": [{"name": "a", "image": "x"}]}),
+        status=None,
+        revisions={},
+        pods=[],
+        service=None,
+        ingress=route,
+        now=datetime(2026, 11, 29, tzinfo=UTC),
+    )
+
+
+def _owned(route: dict[str, Any]) -> dict[str, Any]:
+    metadata = {**route["metadata"], "ownerReferences": [render.owner_reference("shop", UID)]}
+    return {**route, "metadata": metadata}
+
+
+ROUTE_MARKS = [
+    ("no route", None, ("False", "NoRoute")),
+    ("accepted", _owned(_http_route(_parent(ACCEPTED, RESOLVED))), ("False", "RouteAccepted")),
+    ("not answered", _owned(_http_route()), ("False", "NoAnswer")),
+    (
+        "refused",
+        _owned(_http_route(_parent(_condition("Accepted", "False", "NotAllowedByListeners")))),
+        ("True", "NotAllowedByListeners"),
+    ),
+    # Another owner's route of that name is the Conflict condition's, not the gateway's answer.
+    ("foreign", _http_route(_parent(_condition("Accepted", "False"))), ("False", "NoRoute")),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"), [m[1:] for m in ROUTE_MARKS], ids=[m[0] for m in ROUTE_MARKS]
+)
+def test_route_rejected_condition(route: dict[str, Any] | None, expected: tuple[str, str]) -> None:
+    settings = Settings(gateway=GATEWAY)
+    kind, status, reason, message = lifecycle.route_rejected(_observed(route), settings)
+    assert kind == "RouteRejected"
+    assert (status, reason) == expected
+    assert message
