@@ -39,6 +39,7 @@ system-deps:
 
 cluster-binaries:
 	hack/cluster/build.sh >/dev/null
+	hack/cluster/build-gateway.sh >/dev/null
 
 cluster:
 	hack/cluster/cluster.sh up

@@ -18,6 +18,7 @@ from lightship.api import (
     MAX_COMMAND_ARGS,
     MAX_CONTAINER_NAME_LENGTH,
     MAX_CONTAINERS,
+    MAX_DOMAINS,
     MAX_ENV_NAME_LENGTH,
     MAX_ENV_VALUE_LENGTH,
     MAX_ENVIRONMENT,
@@ -108,6 +109,14 @@ def _containers(count: int) -> list[dict[str, Any]]:
 _ENDPOINT = "publicEndpoint"
 _CHECK = "publicEndpoint.healthCheck"
 _CODES = f"{_CHECK}.successCodes"
+_DOMAINS = "publicDomainNames"
+_LONGEST_DOMAIN = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters
+
+
+def _domains(*groups: list[str]) -> list[dict[str, Any]]:
+    """Custom domains: one certificate per group."""
+    return [{"certificate": f"cert-{i}", "domains": group} for i, group in enumerate(groups)]
+
 
 INVALID_SPECS = [
     invalid("scale-0", "scale", MIN_SCALE - 1),
@@ -234,6 +243,52 @@ INVALID_SPECS = [
     invalid(
         "success-codes-too-long", _CODES, ",".join(["200"] * (MAX_SUCCESS_CODES_LENGTH // 4 + 1))
     ),
+    invalid(
+        "domain-uppercase", _DOMAINS, _domains(["Shop.example.com"]), f"{_DOMAINS}[0].domains[0]"
+    ),
+    invalid("domain-wildcard", _DOMAINS, _domains(["*.example.com"]), f"{_DOMAINS}[0].domains[0]"),
+    invalid("domain-one-label", _DOMAINS, _domains(["shop"]), f"{_DOMAINS}[0].domains[0]"),
+    invalid(
+        "domain-label-hyphen",
+        _DOMAINS,
+        _domains(["-shop.example.com"]),
+        f"{_DOMAINS}[0].domains[0]",
+    ),
+    invalid(
+        "domain-label-64", _DOMAINS, _domains(["s" * 64 + ".com"]), f"{_DOMAINS}[0].domains[0]"
+    ),
+    invalid("domain-254", _DOMAINS, _domains(["e" + _LONGEST_DOMAIN]), f"{_DOMAINS}[0].domains[0]"),
+    invalid(
+        "domain-trailing-dot",
+        _DOMAINS,
+        _domains(["shop.example.com."]),
+        f"{_DOMAINS}[0].domains[0]",
+    ),
+    invalid("domains-empty", _DOMAINS, _domains([]), f"{_DOMAINS}[0].domains"),
+    invalid(
+        "domains-5-in-all",
+        _DOMAINS,
+        _domains([f"a{i}.example.com" for i in range(3)], ["b0.example.com", "b1.example.com"]),
+    ),
+    invalid(
+        "domain-twice", _DOMAINS, _domains(["shop.example.com"], ["shop.example.com"]), _DOMAINS
+    ),
+    invalid(
+        "certificate-twice",
+        _DOMAINS,
+        [{"certificate": "c", "domains": [d]} for d in ("a.example.com", "b.example.com")],
+    ),
+    invalid(
+        "certificate-bad-name",
+        f"{_DOMAINS}",
+        [{"certificate": "C_1", "domains": ["a.example.com"]}],
+        f"{_DOMAINS}[0].certificate",
+    ),
+    Case(
+        "domains-without-endpoint",
+        {**changed(_ENDPOINT, ABSENT), _DOMAINS: _domains(["shop.example.com"])},
+        f"spec.{_DOMAINS}",
+    ),
     invalid("unknown-field", "replicas", 2),
     invalid("unknown-field-in-container", "containers[1].restartPolicy", "Always"),
     invalid("unknown-field-in-health-check", f"{_CHECK}.port", 80),
@@ -320,6 +375,19 @@ VALID_SPECS = [
         },
     ),
     valid("path-with-query", f"{_CHECK}.path", "/healthz?verbose=1&x=%20"),
+    valid("domains-none", _DOMAINS, []),
+    valid(
+        "domains-4-with-one-certificate",
+        _DOMAINS,
+        _domains([f"s{i}.example.com" for i in range(MAX_DOMAINS)]),
+    ),
+    valid(
+        "domains-4-with-two-certificates",
+        _DOMAINS,
+        _domains(["shop.example.com", "www.shop.example.com"], ["shop.example.org", "x-1.io"]),
+    ),
+    valid("domain-253-chars", _DOMAINS, _domains([_LONGEST_DOMAIN])),
+    valid("domain-digits-and-hyphens", _DOMAINS, _domains(["0-shop.example-1.co.uk"])),
     valid("success-codes-200", _CODES, str(MIN_SUCCESS_CODE)),
     valid("success-codes-499", _CODES, str(MAX_SUCCESS_CODE)),
     valid("success-codes-full-range", _CODES, f"{MIN_SUCCESS_CODE}-{MAX_SUCCESS_CODE}"),

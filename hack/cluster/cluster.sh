@@ -27,6 +27,7 @@ bin="$CLUSTER_BIN"
 # kwokctl finds kubectl on PATH to wait for the API; without it kwokctl would try to download one.
 export PATH="$bin:$PATH"
 kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
+source "$here/gateway.sh"
 
 healthy() {
   [[ -f "$kubeconfig" ]] && kc get --raw=/readyz >/dev/null 2>&1 \
@@ -116,7 +117,7 @@ down() {
 }
 
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
+  up) up; gateway_up ;;
+  down) gateway_down; down ;;
   *) echo "usage: $0 up|down" >&2; exit 2 ;;
 esac

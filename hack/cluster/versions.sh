@@ -7,3 +7,7 @@ KWOK_VERSION=0.8.0
 GO_MIN=1.26
 CLUSTER_VERSIONS="k8s-v${KUBE_VERSION}-etcd-v${ETCD_VERSION}-kwok-v${KWOK_VERSION}"
 CLUSTER_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/${CLUSTER_VERSIONS}/bin"
+# The gateway (build-gateway.sh): Traefik Proxy, and the Gateway API version its go.mod pins.
+TRAEFIK_VERSION=3.7.13
+GATEWAY_API_VERSION=1.6.1
+GATEWAY_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/traefik-v${TRAEFIK_VERSION}-gateway-api-v${GATEWAY_API_VERSION}/bin"

@@ -19,7 +19,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -55,6 +63,9 @@ MAX_SERVICE_NAME_LENGTH = 63
 # connection of the pod holds it.
 HEALTH_CHECK_CONTAINER = "lightship-health-check"
 HEALTH_CHECK_PORT = 63990
+MAX_DOMAINS = 4  # custom domains of a service, in all
+MAX_DOMAIN_LENGTH = 253
+MAX_SECRET_NAME_LENGTH = 253
 
 # A DNS-1035 label: the service name becomes the name of a Service and an Ingress.
 SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -92,6 +103,17 @@ _RESERVED_NAME_MESSAGE = (
     f"{HEALTH_CHECK_CONTAINER} is reserved: it names the container of the public endpoint's "
     "health check in every pod"
 )
+# A fully qualified domain name: two or more labels of lowercase letters, digits and hyphens,
+# no hyphen first or last in a label. No wildcard: each domain is served as it is written.
+_DOMAIN_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+DOMAIN_PATTERN = rf"^{_DOMAIN_LABEL}([.]{_DOMAIN_LABEL})+$"
+_DOMAIN_MESSAGE = (
+    f"must be a domain name such as shop.example.com: at most {MAX_DOMAIN_LENGTH} characters, "
+    "two or more dot-separated labels of lowercase letters, digits and hyphens (no hyphen "
+    "first or last in a label, at most 63 characters each), no wildcard"
+)
+# A Secret's name: a DNS-1123 subdomain.
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 _SUCCESS_CODES_PART = r"^[0-9]{3}(-[0-9]{3})?$"
 _SUCCESS_CODES_MESSAGE = (
@@ -436,6 +458,45 @@ class PublicEndpoint(_WireModel):
     )
 
 
+def _domain_name(domain: str) -> str:
+    if not re.fullmatch(DOMAIN_PATTERN, domain):
+        raise _invalid(_DOMAIN_MESSAGE)
+    return domain
+
+
+Domain = Annotated[
+    str,
+    Field(
+        max_length=MAX_DOMAIN_LENGTH,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(f"self.matches('{DOMAIN_PATTERN}')", message=_DOMAIN_MESSAGE)
+            ]
+        },
+    ),
+    AfterValidator(_domain_name),
+]
+
+
+class DomainNames(_WireModel):
+    """Custom domains served by the public endpoint with one TLS certificate."""
+
+    certificate: str = Field(
+        max_length=MAX_SECRET_NAME_LENGTH,
+        pattern=SECRET_NAME_PATTERN,
+        description="The name of the kubernetes.io/tls Secret, in this namespace, whose "
+        "certificate covers these domains (cert-manager can issue it). The operator never "
+        "reads it: the gateway does.",
+    )
+    domains: list[Domain] = Field(
+        min_length=1,
+        max_length=MAX_DOMAINS,
+        description="The domains this certificate serves, for example shop.example.com; each "
+        "needs a DNS record pointing at the cluster's gateway.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
 # The CEL twins of ContainerServiceSpec's cross-field validators. `self` is the spec, or for
 # the last rule its list of containers; `ports` is always present (it defaults to []).
 # Messages use format() rather than join(), whose cost the API server cannot bound; format()
@@ -461,6 +522,23 @@ _ENDPOINT_PORT_OPEN = _cel(
     " && p.protocol in ['HTTP', 'HTTPS']).map(p, p.port)).flatten()])",
     field_path=".publicEndpoint.containerPort",
 )
+_DOMAINS_NEED_ENDPOINT_MESSAGE = (
+    "custom domains are served by the public endpoint: set spec.publicEndpoint, or remove them"
+)
+_DOMAINS_NEED_ENDPOINT = _cel(
+    "size(self.publicDomainNames) == 0 || has(self.publicEndpoint)",
+    message=_DOMAINS_NEED_ENDPOINT_MESSAGE,
+    field_path=".publicDomainNames",
+)
+_DOMAINS_AT_MOST_MESSAGE = f"at most {MAX_DOMAINS} custom domains in all"
+_DOMAINS_AT_MOST = _cel(
+    f"self.map(e, size(e.domains)).sum() <= {MAX_DOMAINS}", message=_DOMAINS_AT_MOST_MESSAGE
+)
+_DOMAINS_UNIQUE_MESSAGE = "each custom domain may be listed once, with one certificate"
+_DOMAINS_UNIQUE = _cel(
+    "self.all(i, e, e.domains.all(d, !self.exists(j, o, j < i && d in o.domains)))",
+    message=_DOMAINS_UNIQUE_MESSAGE,
+)
 _PORTS_UNIQUE_ACROSS_CONTAINERS = _cel(
     "self.all(i, c, c.ports.all(p,"
     " !self.exists(j, o, j < i && o.ports.exists(q, q.port == p.port))))",
@@ -478,7 +556,11 @@ class ContainerServiceSpec(_WireModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [_ENDPOINT_CONTAINER_EXISTS, _ENDPOINT_PORT_OPEN]
+            "x-kubernetes-validations": [
+                _ENDPOINT_CONTAINER_EXISTS,
+                _ENDPOINT_PORT_OPEN,
+                _DOMAINS_NEED_ENDPOINT,
+            ]
         }
     )
 
@@ -503,6 +585,16 @@ class ContainerServiceSpec(_WireModel):
         None,
         description="The container port served publicly over HTTPS. Without it the service is "
         "private: reachable only on its private domain inside the cluster.",
+    )
+    public_domain_names: list[DomainNames] = Field(
+        [],
+        max_length=MAX_DOMAINS,
+        description=f"Custom domains, at most {MAX_DOMAINS} in all, served by the public "
+        "endpoint beside its generated host, each with the TLS certificate named with it.",
+        json_schema_extra={
+            **_list_map("certificate"),
+            "x-kubernetes-validations": [_DOMAINS_AT_MOST, _DOMAINS_UNIQUE],
+        },
     )
 
     @model_validator(mode="after")
@@ -535,6 +627,7 @@ class ContainerServiceSpec(_WireModel):
                     )
         if self.public_endpoint:
             violations += self._endpoint_violations(self.public_endpoint)
+        violations += self._domain_violations()
         _raise_violations(ContainerServiceSpec, violations)
         return self
 
@@ -563,6 +656,36 @@ class ContainerServiceSpec(_WireModel):
                 )
             ]
         return []
+
+    def _domain_violations(self) -> list[InitErrorDetails]:
+        if self.public_domain_names and self.public_endpoint is None:
+            return [_violation(("publicDomainNames",), _DOMAINS_NEED_ENDPOINT_MESSAGE, [])]
+        violations = []
+        if sum(len(entry.domains) for entry in self.public_domain_names) > MAX_DOMAINS:
+            violations.append(_violation(("publicDomainNames",), _DOMAINS_AT_MOST_MESSAGE, []))
+        seen: set[str] = set()
+        certificates: set[str] = set()
+        for index, entry in enumerate(self.public_domain_names):
+            if entry.certificate in certificates:  # the list-map key in the CRD
+                violations.append(
+                    _violation(
+                        ("publicDomainNames", index, "certificate"),
+                        f'duplicate certificate "{entry.certificate}"; list its domains once',
+                        entry.certificate,
+                    )
+                )
+            certificates.add(entry.certificate)
+            for position, domain in enumerate(entry.domains):
+                if domain in seen:
+                    violations.append(
+                        _violation(
+                            ("publicDomainNames", index, "domains", position),
+                            f'"{domain}" is listed twice; {_DOMAINS_UNIQUE_MESSAGE}',
+                            domain,
+                        )
+                    )
+                seen.add(domain)
+        return violations
 
 
 # Enum member names are their wire values, as in the Kubernetes API.

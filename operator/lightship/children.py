@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightship import GROUP, render
-from lightship.api import ContainerServiceSpec
+from lightship.api import ContainerServiceSpec, DomainNames
 from lightship.pods import ObservedPod
 from lightship.render import Manifest
 from lightship.settings import Settings
@@ -74,9 +74,11 @@ def routes(
     version: int,
     observed: tuple[Manifest | None, Manifest | None],
     settings: Settings,
+    domains: Sequence[DomainNames] = (),
 ) -> Routes:
-    """The Service and Ingress of the active version. One controlled by another owner is left
-    alone: the Conflict condition reports it."""
+    """The Service and the public route (Ingress or HTTPRoute: `ingress`) of the active
+    version, the route serving `domains` too. One controlled by another owner is left alone:
+    the Conflict condition reports it."""
     service, ingress = observed
     apply_service, delete_service = (
         converge(render.render_service(name, uid, spec, version), service)
@@ -84,7 +86,7 @@ def routes(
         else (None, False)
     )
     apply_ingress, delete_ingress = (
-        converge(render.render_ingress(name, uid, spec, settings), ingress)
+        converge(render.render_route(name, uid, spec, settings, domains), ingress)
         if render.controlled_or_absent(ingress, uid)
         else (None, False)
     )

@@ -16,6 +16,7 @@ from lightship.api import (
     VersionState,
 )
 from lightship.observed import Observed
+from lightship.routes import route_status
 from lightship.settings import Settings
 
 # A condition as decided: type, status, reason, message.
@@ -54,7 +55,7 @@ def status(
     if any(container.ports for container in (active_spec or o.spec).containers):
         private_domain = render.private_domain(o.name, o.namespace)
     marks = [ready(active), progressing(activating, versions[0] if versions else None)]
-    marks += [conflict(o), *history_unreadable(o)]
+    marks += [conflict(o), route_rejected(o, settings), *history_unreadable(o)]
     previous = o.status.conditions if o.status else []
     conditions, events = conditions_of(marks, previous, o.generation, o.now)
     return ContainerServiceStatus(
@@ -101,6 +102,27 @@ def conflict(o: Observed) -> Mark:
         for child in held
     )
     return ("Conflict", "True", "ForeignObject", message)
+
+
+def route_rejected(o: Observed, settings: Settings) -> Mark:
+    """The public route as its controller reports it: a route the gateway refuses is a visible
+    problem (True, with the gateway's reason), not a silent one."""
+    own = o.ingress if o.ingress is not None and render.controlled_by(o.ingress, o.uid) else None
+    if own is None:
+        return ("RouteRejected", "False", "NoRoute", "the service has no public route")
+    answer = route_status(own, settings.gateway)
+    if answer.accepted is False:
+        return ("RouteRejected", "True", answer.reason, answer.message)
+    kind = own.get("kind", "route")
+    if answer.accepted is None:
+        return (
+            "RouteRejected",
+            "False",
+            "NoAnswer",
+            f"no controller has answered for {kind} {o.name} yet",
+        )
+    where = f" at {', '.join(answer.addresses)}" if answer.addresses else ""
+    return ("RouteRejected", "False", "RouteAccepted", f"{kind} {o.name} is served{where}")
 
 
 def history_unreadable(o: Observed) -> list[Mark]:

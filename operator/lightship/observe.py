@@ -30,7 +30,9 @@ def timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def observe(obj: Manifest, reader: Reader, api: Reader, now: datetime) -> Observed:
+def observe(
+    obj: Manifest, reader: Reader, api: Reader, now: datetime, route_kind: str = "Ingress"
+) -> Observed:
     """Everything the rollout decision looks at. The revisions come from `api` whenever `reader`
     shows none of the current generation: a version number is made only from what the API
     server has (an index can lag behind a revision made by a run that failed afterwards)."""
@@ -61,7 +63,7 @@ def observe(obj: Manifest, reader: Reader, api: Reader, now: datetime) -> Observ
             if not controlled_by(child, uid)
         ),
         service=reader.get("Service", namespace, name),
-        ingress=reader.get("Ingress", namespace, name),
+        ingress=reader.get(route_kind, namespace, name),
         now=now,
     )
 

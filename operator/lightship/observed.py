@@ -40,7 +40,7 @@ class Observed:
     revisions: Mapping[int, ObservedRevision]
     pods: Sequence[ObservedPod]  # the service's own
     service: Manifest | None  # the Service named after the object, as observed
-    ingress: Manifest | None
+    ingress: Manifest | None  # the public route: an Ingress, or an HTTPRoute (LIGHTSHIP_GATEWAY)
     now: datetime
     unreadable: Mapping[int, UnreadableRevision] = field(default_factory=dict)
     # Children of the service's names held by another owner: (kind, name).

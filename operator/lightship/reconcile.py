@@ -75,7 +75,7 @@ def reconcile(
         return None  # garbage collection removes the children
     now = datetime.now(UTC).replace(microsecond=0)
     try:
-        observed = observe(obj, reader, cluster, now)
+        observed = observe(obj, reader, cluster, now, render.route_kind(settings))
     except ValidationError as error:
         # The API server accepted a spec the models refuse: the CRD and the models disagree.
         # Retrying cannot help; a new spec will be looked at again.
@@ -195,7 +195,7 @@ def _remove(run: Pass) -> None:
     """What no traffic reaches any more, once the status says so."""
     plan = run.plan
     if plan.delete_ingress:
-        run.delete("Ingress", run.observed.name)
+        run.delete(render.route_kind(run.settings), run.observed.name)
     for pod in plan.delete_pods:
         run.delete("Pod", pod)
     for revision in plan.delete_revisions:

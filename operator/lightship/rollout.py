@@ -102,5 +102,14 @@ def serve(o: Observed, settings: Settings, active: int | None) -> Serving:
     return Serving(
         create_pods=children.missing_pods(o.name, o.uid, spec, active, present),
         delete_pods=ended,
-        routes=children.routes(o.name, o.uid, spec, active, (o.service, o.ingress), settings),
+        # Custom domains are a setting of the service, not of a version: the current spec's.
+        routes=children.routes(
+            o.name,
+            o.uid,
+            spec,
+            active,
+            (o.service, o.ingress),
+            settings,
+            o.spec.public_domain_names,
+        ),
     )

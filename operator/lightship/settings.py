@@ -6,7 +6,7 @@ import json
 import re
 from enum import StrEnum
 from importlib.metadata import version
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,20 @@ class HealthCheckMode(StrEnum):
     kubelet = "kubelet"
 
 
+# Gateway and listener names: DNS-1123 subdomains (Gateway API's ObjectName and SectionName).
+_DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+
+
+class GatewayRef(NamedTuple):
+    """The Gateway (and optionally its listener) that every HTTPRoute attaches to."""
+
+    namespace: str
+    name: str
+    listener: str | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
@@ -40,7 +54,13 @@ class Settings(BaseSettings):
     base_domain: str = Field("cs.localhost", description="the domain of public URLs")
     ingress_class: str | None = Field(None, description="ingressClassName of every Ingress")
     ingress_annotations: dict[str, str] = Field(
-        default_factory=dict, description="annotations added to every Ingress (a JSON object)"
+        default_factory=dict,
+        description="annotations added to every Ingress or HTTPRoute (a JSON object)",
+    )
+    gateway: Annotated[GatewayRef | None, NoDecode] = Field(
+        None,
+        description="<namespace>/<name>[/<listener>]: publish HTTPRoutes attached to this "
+        "Gateway instead of Ingresses",
     )
     tls_secret: str = Field(
         "{service}-tls", description="TLS secret of every Ingress; {service} is replaced"
@@ -96,6 +116,21 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as error:
                 raise ValueError(f"must be a JSON object of strings: {error}") from None
         return value
+
+    @field_validator("gateway", mode="before")
+    @classmethod
+    def _gateway_reference(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parts = value.split("/")
+        if len(parts) not in (2, 3) or not _DNS_LABEL.match(parts[0]):
+            raise ValueError(
+                "must be <namespace>/<name> or <namespace>/<name>/<listener>, "
+                "e.g. lightship-gateway/public/https"
+            )
+        if not all(_DNS_SUBDOMAIN.match(part) for part in parts[1:]):
+            raise ValueError("the Gateway and listener names must be DNS subdomains")
+        return GatewayRef(*parts)
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -122,10 +122,16 @@ def test_cel_rules_name_their_fields() -> None:
     }
     assert validations == {
         "": [".metadata.name"],
-        ".spec": [".publicEndpoint.containerName", ".publicEndpoint.containerPort"],
+        ".spec": [
+            ".publicEndpoint.containerName",
+            ".publicEndpoint.containerPort",
+            ".publicDomainNames",
+        ],
         ".spec.containers": [None],
         ".spec.containers[].image": [None],
         ".spec.containers[].name": [None],
         ".spec.containers[].ports[].port": [None],
         ".spec.publicEndpoint.healthCheck.successCodes": [None],
+        ".spec.publicDomainNames": [None, None],
+        ".spec.publicDomainNames[].domains[]": [None],
     }

@@ -70,6 +70,7 @@ def test_service_with_public_endpoint(tmp_path: Path) -> None:
         "metadata": {"name": "shop"},
         "spec": {
             "scale": 1,
+            "publicDomainNames": [],
             "containers": [
                 {
                     "name": "web",
@@ -124,6 +125,7 @@ def test_private_only_service() -> None:
     assert manifest["spec"] == {
         "scale": 1,
         "containers": [{"name": "job", "image": "busybox:1.36", "environment": [], "ports": []}],
+        "publicDomainNames": [],
     }
 
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from lightship import render
-from lightship.api import ContainerServiceSpec
-from lightship.settings import Settings
+from lightship.api import ContainerServiceSpec, DomainNames
+from lightship.settings import GatewayRef, Settings
 
 UID = "0b5c7a55-8f1e-4d4e-a7a1-7d3f0d5c9e21"
 SETTINGS = Settings(region="eu-1", base_domain="cs.example.com")
 EXACT = Settings(health_check="exact", probe_image="127.0.0.1:5000/lightship/prober:9.9.9")
 KUBELET = Settings(health_check="kubelet")
+GATEWAY_SETTINGS = Settings(
+    region="eu-1", base_domain="cs.example.com", gateway=GatewayRef("infra", "public")
+)
+DOMAINS = [
+    DomainNames(
+        certificate="shop-example-com", domains=["shop.example.com", "www.shop.example.com"]
+    ),
+    DomainNames(certificate="shop-example-org", domains=["shop.example.org"]),
+]
+HOST = f"shop.{render.service_id(UID)}.eu-1.cs.example.com"
 
 SHOP = ContainerServiceSpec.model_validate(
     {
@@ -148,12 +158,23 @@ def test_kubelet_probe_uses_https_for_an_https_endpoint() -> None:
     spec = _endpoint(container_port=443)
     web = render.render_pod("shop", UID, spec, 1, 0, KUBELET)["spec"]["containers"][0]
     assert web["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 443, "scheme": "HTTPS"}
-    ingress = render.render_ingress("shop", UID, spec, SETTINGS)
-    assert ingress is not None
-    assert (
-        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"]
-        == "HTTPS"
-    )
+    # The route says nothing of the backend's protocol: the Service port does (name https-443,
+    # appProtocol https), which Ingress controllers and Gateway API implementations read.
+    for route in (
+        render.render_ingress("shop", UID, spec, SETTINGS),
+        render.render_http_route("shop", UID, spec, GATEWAY_SETTINGS),
+    ):
+        assert route is not None
+        assert "annotations" not in route["metadata"]
+    service = render.render_service("shop", UID, spec, 1)
+    assert service is not None
+    assert {
+        "name": "https-443",
+        "port": 443,
+        "targetPort": 443,
+        "protocol": "TCP",
+        "appProtocol": "https",
+    } in service["spec"]["ports"]
 
 
 def test_service_has_one_port_per_open_port_and_selects_the_version() -> None:
@@ -198,9 +219,69 @@ def test_ingress_host_tls_and_backend() -> None:
     assert render.public_url("shop", UID, settings) == f"https://{host}/"
 
 
-def test_no_ingress_without_a_public_endpoint() -> None:
+def test_ingress_serves_custom_domains_with_their_certificates() -> None:
+    ingress = render.render_ingress("shop", UID, SHOP, SETTINGS, DOMAINS)
+    assert ingress is not None
+    assert ingress["spec"]["tls"] == [
+        {"hosts": [HOST], "secretName": "shop-tls"},
+        {"hosts": ["shop.example.com", "www.shop.example.com"], "secretName": "shop-example-com"},
+        {"hosts": ["shop.example.org"], "secretName": "shop-example-org"},
+    ]
+    hosts = [HOST, "shop.example.com", "www.shop.example.com", "shop.example.org"]
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == hosts
+    backends = {str(rule["http"]["paths"]) for rule in ingress["spec"]["rules"]}
+    assert len(backends) == 1  # every host to the same Service port
+
+
+def test_http_route_attaches_to_the_gateway_for_every_host() -> None:
+    route = render.render_http_route("shop", UID, SHOP, GATEWAY_SETTINGS, DOMAINS)
+    assert route is not None
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["kind"] == "HTTPRoute"
+    assert route["metadata"]["name"] == "shop"
+    assert route["metadata"]["labels"]["lightship.dev/service"] == "shop"
+    assert route["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert route["spec"] == {
+        "parentRefs": [
+            {
+                "group": "gateway.networking.k8s.io",
+                "kind": "Gateway",
+                "namespace": "infra",
+                "name": "public",
+            }
+        ],
+        "hostnames": [HOST, "shop.example.com", "www.shop.example.com", "shop.example.org"],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": "shop", "port": 80}],
+            }
+        ],
+    }
+
+
+def test_http_route_names_the_listener_and_carries_the_annotations() -> None:
+    settings = Settings(
+        gateway=GatewayRef("infra", "public", "https"),
+        ingress_annotations={"example.com/team": "shop"},
+    )
+    route = render.render_http_route("shop", UID, SHOP, settings)
+    assert route is not None
+    assert route["spec"]["parentRefs"][0]["sectionName"] == "https"
+    assert route["metadata"]["annotations"] == {"example.com/team": "shop"}
+
+
+def test_the_gateway_setting_chooses_the_route() -> None:
+    ingress = render.render_route("shop", UID, SHOP, SETTINGS, DOMAINS)
+    route = render.render_route("shop", UID, SHOP, GATEWAY_SETTINGS, DOMAINS)
+    assert ingress is not None and ingress["kind"] == "Ingress"
+    assert route is not None and route["kind"] == "HTTPRoute"
+
+
+def test_no_route_without_a_public_endpoint() -> None:
     private = SHOP.model_copy(update={"public_endpoint": None})
-    assert render.render_ingress("shop", UID, private, SETTINGS) is None
+    for settings in (SETTINGS, GATEWAY_SETTINGS):
+        assert render.render_route("shop", UID, private, settings, DOMAINS) is None
 
 
 def test_service_id_is_stable_and_dns_safe() -> None:
