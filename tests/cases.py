@@ -23,10 +23,12 @@ from lightship.api import (
     MAX_ENV_VALUE_LENGTH,
     MAX_ENVIRONMENT,
     MAX_IMAGE_LENGTH,
+    MAX_IMAGE_PULL_SECRETS,
     MAX_INTERVAL_SECONDS,
     MAX_PATH_LENGTH,
     MAX_PORT,
     MAX_PORTS,
+    MAX_REDEPLOYED_AT_LENGTH,
     MAX_SCALE,
     MAX_SERVICE_NAME_LENGTH,
     MAX_SUCCESS_CODE,
@@ -39,6 +41,7 @@ from lightship.api import (
     MIN_SUCCESS_CODE,
     MIN_THRESHOLD,
     MIN_TIMEOUT_SECONDS,
+    Power,
 )
 
 Spec = dict[str, Any]
@@ -118,8 +121,40 @@ def _domains(*groups: list[str]) -> list[dict[str, Any]]:
     return [{"certificate": f"cert-{i}", "domains": group} for i, group in enumerate(groups)]
 
 
+_ENV = "containers[1].environment"
+_SECRET = {"name": "db", "key": "password"}
+
 INVALID_SPECS = [
     invalid("scale-0", "scale", MIN_SCALE - 1),
+    invalid("power-unknown", "power", "huge"),
+    invalid("power-uppercase", "power", "Nano"),
+    invalid("disabled-string", "disabled", "yes"),
+    invalid("image-pull-secret-uppercase", "imagePullSecrets", ["RegCred"], "imagePullSecrets[0]"),
+    invalid(
+        "image-pull-secrets-11",
+        "imagePullSecrets",
+        [f"reg-{i}" for i in range(MAX_IMAGE_PULL_SECRETS + 1)],
+    ),
+    invalid("redeployed-at-too-long", "redeployedAt", "x" * (MAX_REDEPLOYED_AT_LENGTH + 1)),
+    invalid("environment-neither-value-nor-secret", _ENV, [{"name": "A"}], f"{_ENV}[0].value"),
+    invalid(
+        "environment-value-and-secret",
+        _ENV,
+        [{"name": "A", "value": "x", "secretKeyRef": _SECRET}],
+        f"{_ENV}[0].value",
+    ),
+    invalid(
+        "environment-secret-without-key",
+        _ENV,
+        [{"name": "A", "secretKeyRef": {"name": "db"}}],
+        f"{_ENV}[0].secretKeyRef.key",
+    ),
+    invalid(
+        "environment-secret-name-uppercase",
+        _ENV,
+        [{"name": "A", "secretKeyRef": {"name": "DB", "key": "k"}}],
+        f"{_ENV}[0].secretKeyRef.name",
+    ),
     invalid("scale-21", "scale", MAX_SCALE + 1),
     invalid("scale-string", "scale", "2"),
     invalid("containers-missing", "containers", ABSENT),
@@ -298,6 +333,14 @@ VALID_SPECS = [
     Case("minimal", {"containers": [{"name": "a", "image": "nginx"}]}, ""),
     valid("base", "scale", MIN_SCALE),
     valid("scale-20", "scale", MAX_SCALE),
+    *(valid(f"power-{power}", "power", power.value) for power in Power),
+    valid("disabled", "disabled", True),
+    valid(
+        "image-pull-secrets-10",
+        "imagePullSecrets",
+        [f"reg-{i}.example" for i in range(MAX_IMAGE_PULL_SECRETS)],
+    ),
+    valid("redeployed-at", "redeployedAt", "2026-11-29T21:00:00Z"),
     valid("no-public-endpoint", _ENDPOINT, ABSENT),
     valid("no-health-check", f"{_CHECK}", ABSENT),
     valid("endpoint-on-https-port", "containers[0].ports[0].protocol", "HTTPS"),
@@ -339,8 +382,9 @@ VALID_SPECS = [
         "containers[1].environment",
         [
             {"name": "N" * MAX_ENV_NAME_LENGTH, "value": "v" * MAX_ENV_VALUE_LENGTH},
-            {"name": "_private.setting-1"},
+            {"name": "_private.setting-1", "value": "x"},
             {"name": "EMPTY", "value": ""},
+            {"name": "FROM_SECRET", "secretKeyRef": {"name": "db.credentials", "key": "pass_1"}},
         ],
     ),
     valid(

@@ -66,6 +66,12 @@ HEALTH_CHECK_PORT = 63990
 MAX_DOMAINS = 4  # custom domains of a service, in all
 MAX_DOMAIN_LENGTH = 253
 MAX_SECRET_NAME_LENGTH = 253
+MAX_SECRET_KEY_LENGTH = 253
+MAX_IMAGE_PULL_SECRETS = 10
+MAX_REDEPLOYED_AT_LENGTH = 64
+# The spec fields that make a deployment version (DESIGN §2), in wire form. Every other field
+# is capacity or a setting of the service, applied to the running version in place.
+DEPLOYMENT_FIELDS = ("containers", "publicEndpoint", "redeployedAt")
 
 # A DNS-1035 label: the service name becomes the name of a Service and an Ingress.
 SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -244,8 +250,40 @@ class Port(_WireModel):
         return port
 
 
+class SecretKeyRef(_WireModel):
+    """A key of a Secret in the service's namespace. The kubelet reads it; the operator never
+    does."""
+
+    name: str = Field(
+        max_length=MAX_SECRET_NAME_LENGTH,
+        pattern=SECRET_NAME_PATTERN,
+        description="The name of the Secret, in the service's namespace.",
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=MAX_SECRET_KEY_LENGTH,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="The key in the Secret whose value the variable takes.",
+    )
+
+
+_ONE_VALUE_MESSAGE = "exactly one of value or secretKeyRef must be set"
+
+
 class EnvironmentVariable(_WireModel):
-    """An environment variable of a container."""
+    """An environment variable of a container: a value, or a key of a Secret."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "has(self.value) != has(self.secretKeyRef)",
+                    message=_ONE_VALUE_MESSAGE,
+                    field_path=".value",
+                )
+            ]
+        }
+    )
 
     name: str = Field(
         min_length=1,
@@ -254,11 +292,26 @@ class EnvironmentVariable(_WireModel):
         description="The variable name: letters, digits, '_', '-' and '.', not starting with a "
         f"digit, at most {MAX_ENV_NAME_LENGTH} characters; unique within the container.",
     )
-    value: str = Field(
-        "",
+    value: str | None = Field(
+        None,
         max_length=MAX_ENV_VALUE_LENGTH,
-        description=f"The value, at most {MAX_ENV_VALUE_LENGTH} characters. Default: empty.",
+        description=f"The value, at most {MAX_ENV_VALUE_LENGTH} characters (may be empty). "
+        "Exactly one of value or secretKeyRef.",
     )
+    secret_key_ref: SecretKeyRef | None = Field(
+        None,
+        description="The value of a key of a Secret in the service's namespace, read by the "
+        "kubelet when the pod starts: a missing Secret or key fails the version "
+        "(CreateContainerConfigError). Exactly one of value or secretKeyRef.",
+    )
+
+    @model_validator(mode="after")
+    def _one_value(self) -> "EnvironmentVariable":
+        if (self.value is None) == (self.secret_key_ref is None):
+            _raise_violations(
+                EnvironmentVariable, [_violation(("value",), _ONE_VALUE_MESSAGE, self.value)]
+            )
+        return self
 
 
 Argument = Annotated[str, Field(max_length=MAX_ARG_LENGTH)]
@@ -551,8 +604,21 @@ _PORTS_UNIQUE_ACROSS_CONTAINERS = _cel(
 )
 
 
+class Power(StrEnum):
+    """The capacity of each pod, as the managed service sizes its nodes (DESIGN §1)."""
+
+    nano = "nano"
+    micro = "micro"
+    small = "small"
+    medium = "medium"
+    large = "large"
+    xlarge = "xlarge"
+
+
 class ContainerServiceSpec(_WireModel):
-    """The deployment of a container service. Every change of it is a new deployment version."""
+    """A container service: its deployment (containers, publicEndpoint, redeployedAt), of which
+    every change makes a new deployment version, and its capacity and settings (scale, power,
+    disabled, publicDomainNames, imagePullSecrets), applied to the running version in place."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -569,7 +635,41 @@ class ContainerServiceSpec(_WireModel):
         strict=True,
         ge=MIN_SCALE,
         le=MAX_SCALE,
-        description=f"Pods per deployment version, {MIN_SCALE}..{MAX_SCALE}. Default: 1.",
+        description=f"Pods serving the service, {MIN_SCALE}..{MAX_SCALE}. Default: 1. A change "
+        "applies to the running version in place (no new version): scale up adds pods, scale "
+        "down removes pods. The /scale subresource (kubectl scale, a HorizontalPodAutoscaler) "
+        "writes it.",
+    )
+    power: Power = Field(
+        Power.nano,
+        description="The capacity of each pod: nano (0.25 vCPU, 512Mi), micro (0.25, 1Gi), "
+        "small (0.5, 1Gi), medium (1, 2Gi), large (2, 4Gi) or xlarge (4, 8Gi), unless the "
+        "cluster admin sized them otherwise (LIGHTSHIP_POWERS). Each pod requests and is "
+        "limited to it. Default: nano. A change replaces the running pods one by one, ready "
+        "capacity never below the scale; no new version.",
+    )
+    disabled: bool = Field(
+        False,
+        strict=True,
+        description="true: every pod is stopped; the versions, the URL and the settings are "
+        "kept. false again: the active version runs again (no new version). Default: false.",
+    )
+    image_pull_secrets: list[
+        Annotated[str, Field(max_length=MAX_SECRET_NAME_LENGTH, pattern=SECRET_NAME_PATTERN)]
+    ] = Field(
+        [],
+        max_length=MAX_IMAGE_PULL_SECRETS,
+        description="Secrets (kubernetes.io/dockerconfigjson) in this namespace holding "
+        f"credentials for private registries, at most {MAX_IMAGE_PULL_SECRETS}; every pod "
+        "pulls with them. A change applies in place (no new version).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    redeployed_at: str | None = Field(
+        None,
+        max_length=MAX_REDEPLOYED_AT_LENGTH,
+        description="When `lightship redeploy` last asked for the deployment to be deployed "
+        "again (RFC 3339). Part of the deployment: any new value makes a new version, even of "
+        "an unchanged deployment (new pods, images given by tag pulled again).",
     )
     containers: list[Container] = Field(
         min_length=MIN_CONTAINERS,
@@ -631,6 +731,21 @@ class ContainerServiceSpec(_WireModel):
         _raise_violations(ContainerServiceSpec, violations)
         return self
 
+    def deployment(self) -> dict[str, Any]:
+        """The deployment, in wire form: what a version is made from and stores."""
+        wire: dict[str, Any] = self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return {key: wire[key] for key in DEPLOYMENT_FIELDS if key in wire}
+
+    def with_deployment(self, other: "ContainerServiceSpec") -> "ContainerServiceSpec":
+        """This spec's capacity and settings with the deployment of `other` (a version's)."""
+        return self.model_copy(
+            update={
+                "containers": other.containers,
+                "public_endpoint": other.public_endpoint,
+                "redeployed_at": other.redeployed_at,
+            }
+        )
+
     def _endpoint_violations(self, endpoint: PublicEndpoint) -> list[InitErrorDetails]:
         container = next((c for c in self.containers if c.name == endpoint.container_name), None)
         if container is None:
@@ -688,6 +803,15 @@ class ContainerServiceSpec(_WireModel):
         return violations
 
 
+def read_deployment(data: Any) -> ContainerServiceSpec:
+    """A stored version's deployment, as a spec with the default capacity and settings. Versions
+    stored before capacity stopped making versions hold the whole spec (scale included): the
+    fields that are not the deployment's are ignored, so they read as the same deployment."""
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key in DEPLOYMENT_FIELDS}
+    return ContainerServiceSpec.model_validate(data)
+
+
 # Enum member names are their wire values, as in the Kubernetes API.
 class VersionState(StrEnum):
     """The state of a deployment version."""
@@ -704,6 +828,8 @@ class ServiceState(StrEnum):
     Ready = "Ready"
     Deploying = "Deploying"
     Running = "Running"
+    Updating = "Updating"
+    Disabled = "Disabled"
 
 
 class ContainerLog(_WireModel):
@@ -767,8 +893,19 @@ class ContainerServiceStatus(_WireModel):
     )
     state: ServiceState = Field(
         ServiceState.Ready,
-        description="Ready (no active deployment), Deploying (a version is activating) or "
-        "Running (a version is active and none is activating).",
+        description="Ready (no active deployment), Deploying (a version is activating), "
+        "Running (a version is active and none is activating), Updating (a change of capacity "
+        "or settings is being applied to the active version) or Disabled (spec.disabled: every "
+        "pod stopped).",
+    )
+    replicas: int | None = Field(
+        None, description="The pods of the active version (the /scale subresource reads it)."
+    )
+    ready_replicas: int | None = Field(None, description="Those of them that are ready.")
+    selector: str | None = Field(
+        None,
+        description="The label selector of the active version's pods (the /scale subresource "
+        "reads it, so a HorizontalPodAutoscaler finds the pods).",
     )
     url: str | None = Field(None, description="The public HTTPS URL, with a public endpoint only.")
     private_domain: str | None = Field(

@@ -93,37 +93,6 @@ def routes(
     return Routes(apply_service, delete_service, apply_ingress, delete_ingress)
 
 
-def missing_pods(
-    name: str,
-    uid: str,
-    spec: ContainerServiceSpec,
-    version: int,
-    present: Collection[str],
-) -> list[Manifest]:
-    """The pods of a version to make: those whose names nothing holds (`present`: the pods
-    that exist, own or foreign, terminating too)."""
-    return [
-        render.render_pod(name, uid, spec, version, index)
-        for index in range(spec.scale)
-        if render.pod_name(name, version, index) not in present
-    ]
-
-
-def unwanted_pods(
-    name: str,
-    pods: Sequence[ObservedPod],
-    specs: Mapping[int, ContainerServiceSpec],
-    wanted: set[int],
-) -> list[str]:
-    """Pods of versions that do not run (`wanted`: those that do), or beyond their scale."""
-    unwanted = []
-    for pod in pods:
-        if pod.terminating:
-            continue
-        spec = specs.get(pod.version)
-        beyond_scale = spec is not None and pod.name not in {
-            render.pod_name(name, pod.version, i) for i in range(spec.scale)
-        }
-        if pod.version not in wanted or beyond_scale:
-            unwanted.append(pod.name)
-    return unwanted
+def unwanted_pods(pods: Sequence[ObservedPod], running: Collection[int]) -> list[str]:
+    """Pods of versions that do not run (`running`: those that do)."""
+    return [p.name for p in pods if not p.terminating and p.version not in running]

@@ -15,7 +15,7 @@ from lightship.render import Manifest
 class ObservedRevision:
     version: int
     generation: int
-    spec: ContainerServiceSpec
+    spec: ContainerServiceSpec  # the stored deployment; capacity and settings at defaults
     created_at: datetime
 
 
@@ -53,8 +53,28 @@ class Observed:
     rejected: Mapping[int, str] = field(default_factory=dict)
 
     def spec_of(self, version: int) -> ContainerServiceSpec | None:
+        """What the version's pods are made from: its deployment, with the current capacity and
+        settings (they are not part of a version)."""
         revision = self.revisions.get(version)
-        return revision.spec if revision else None
+        return self.spec.with_deployment(revision.spec) if revision else None
+
+    def newest_revision(self) -> int | None:
+        return max([*self.revisions, *self.unreadable], default=None)
+
+    def current_revision(self) -> int | None:
+        """The version of the current deployment: the newest stored version, if the spec's
+        deployment is its deployment (a change of capacity keeps it; a change of the
+        deployment, even back to an older one, makes a new version). An unreadable newest one
+        is current when it was made from this very generation."""
+        newest = self.newest_revision()
+        if newest is None:
+            return None
+        if newest in self.revisions:
+            if self.revisions[newest].spec.deployment() == self.spec.deployment():
+                return newest
+        elif newest in self.unreadable and self.unreadable[newest].generation == self.generation:
+            return newest
+        return None
 
     def live_pods(self, version: int) -> list[ObservedPod]:
         return [p for p in self.pods if p.version == version and not p.terminating]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from lightship import GROUP, KIND, VERSION, health
+from lightship import GROUP, KIND, VERSION, health, power
 from lightship.api import Container, ContainerServiceSpec, DomainNames, Port, Protocol
 from lightship.settings import HealthCheckMode, Settings, load_settings
 
@@ -29,6 +29,11 @@ def labels(service: str, version: int | None = None) -> dict[str, str]:
     if version is not None:
         result[VERSION_LABEL] = str(version)
     return result
+
+
+def selector(service: str, version: int) -> str:
+    """The label selector of a version's pods, as the /scale subresource reports it."""
+    return ",".join(f"{key}={value}" for key, value in labels(service, version).items())
 
 
 def owner_reference(name: str, uid: str) -> dict[str, Any]:
@@ -105,7 +110,12 @@ def _container(container: Container, spec: ContainerServiceSpec, settings: Setti
         # The command replaces the image's CMD and keeps its ENTRYPOINT: that is `args`.
         manifest["args"] = list(container.command)
     if container.environment:
-        manifest["env"] = [{"name": e.name, "value": e.value} for e in container.environment]
+        manifest["env"] = [
+            {"name": e.name, "value": e.value}
+            if e.secret_key_ref is None
+            else {"name": e.name, "valueFrom": {"secretKeyRef": e.secret_key_ref.model_dump()}}
+            for e in container.environment
+        ]
     if container.ports:
         manifest["ports"] = [
             {"containerPort": p.port, "protocol": _transport(p.protocol)} for p in container.ports
@@ -137,15 +147,13 @@ def render_pod(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Always",
+        **power.pod_capacity(spec, settings),
     }
     if spec.public_endpoint is not None and settings.health_check == HealthCheckMode.exact:
         pod_spec["initContainers"] = [health.prober(spec, spec.public_endpoint, settings)]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _metadata(pod_name(service, version, index), service, uid, version),
-        "spec": pod_spec,
-    }
+    metadata = _metadata(pod_name(service, version, index), service, uid, version)
+    metadata["annotations"] = {power.CAPACITY_ANNOTATION: power.capacity_digest(spec, settings)}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
 def render_service(
@@ -293,7 +301,8 @@ def render_route(
 def render_revision(
     service: str, uid: str, spec: ContainerServiceSpec, version: int, generation: int
 ) -> Manifest:
-    """The stored full spec of one version."""
+    """The stored deployment of one version (DESIGN §2: capacity and settings are not part
+    of it)."""
     metadata = _metadata(revision_name(service, version), service, uid, version)
     metadata["annotations"] = {GENERATION_ANNOTATION: str(generation)}
     return {
@@ -301,5 +310,5 @@ def render_revision(
         "kind": "ControllerRevision",
         "metadata": metadata,
         "revision": version,
-        "data": spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        "data": spec.deployment(),
     }

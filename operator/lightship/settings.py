@@ -11,7 +11,7 @@ from typing import Annotated, NamedTuple
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from lightship.api import IMAGE_PATTERN
+from lightship.api import IMAGE_PATTERN, Power
 
 ENV_PREFIX = "LIGHTSHIP_"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -47,6 +47,54 @@ class GatewayRef(NamedTuple):
     listener: str | None = None
 
 
+# A Kubernetes resource quantity, as the cluster admin would write one: "250m", "0.5", "1Gi".
+_QUANTITY = re.compile(r"^([0-9]+([.][0-9]+)?|[.][0-9]+)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+
+
+class PowerSize(NamedTuple):
+    """What each pod of a power requests and is limited to."""
+
+    cpu: str
+    memory: str
+
+
+# The managed service's published table (DESIGN §1).
+DEFAULT_POWERS = {
+    Power.nano: PowerSize("250m", "512Mi"),
+    Power.micro: PowerSize("250m", "1Gi"),
+    Power.small: PowerSize("500m", "1Gi"),
+    Power.medium: PowerSize("1", "2Gi"),
+    Power.large: PowerSize("2", "4Gi"),
+    Power.xlarge: PowerSize("4", "8Gi"),
+}
+
+
+def _powers(value: object) -> dict[Power, PowerSize]:
+    """The sizes of LIGHTSHIP_POWERS over the defaults: a JSON object such as
+    {"nano": {"cpu": "100m", "memory": "256Mi"}}; a power it leaves out keeps its size."""
+    overrides = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(overrides, dict):
+        raise ValueError(
+            'must be a JSON object such as {"nano": {"cpu": "250m", "memory": "512Mi"}}'
+        )
+    sizes = dict(DEFAULT_POWERS)
+    for name, size in overrides.items():
+        if name not in Power.__members__:
+            raise ValueError(f"{name!r} is not a power; powers: {', '.join(Power)}")
+        if isinstance(size, PowerSize):
+            sizes[Power(name)] = size
+            continue
+        if not isinstance(size, dict) or set(size) != {"cpu", "memory"}:
+            raise ValueError(f"{name}: must be an object with exactly cpu and memory")
+        for resource, quantity in size.items():
+            if not isinstance(quantity, str) or not _QUANTITY.match(quantity):
+                raise ValueError(
+                    f"{name}.{resource}: {quantity!r} is not a quantity such as 250m, 1 or 512Mi"
+                )
+        sizes[Power(name)] = PowerSize(size["cpu"], size["memory"])
+    return sizes
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
@@ -68,12 +116,23 @@ class Settings(BaseSettings):
     activation_timeout_seconds: int = Field(
         600, ge=1, le=86400, description="how long a version may be Activating"
     )
+    unschedulable_grace_seconds: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="how long a pod of an activating version may stay unschedulable before "
+        "the version fails (Unschedulable)",
+    )
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="namespaces to watch, comma-separated; empty: all"
     )
     health_check: HealthCheckMode = Field(
         HealthCheckMode.exact,
         description="exact (the prober sidecar) or kubelet (plain httpGet, codes 200..399)",
+    )
+    powers: Annotated[dict[Power, PowerSize], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_POWERS),
+        description="JSON object of power sizes over the defaults of DESIGN §1",
     )
     probe_image: str = Field(
         default_factory=published_probe_image, description="the image of the prober sidecar"
@@ -131,6 +190,14 @@ class Settings(BaseSettings):
         if not all(_DNS_SUBDOMAIN.match(part) for part in parts[1:]):
             raise ValueError("the Gateway and listener names must be DNS subdomains")
         return GatewayRef(*parts)
+
+    @field_validator("powers", mode="before")
+    @classmethod
+    def _powers_over_defaults(cls, value: object) -> object:
+        try:
+            return _powers(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"must be a JSON object: {error}") from None
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -70,6 +70,9 @@ def test_service_with_public_endpoint(tmp_path: Path) -> None:
         "metadata": {"name": "shop"},
         "spec": {
             "scale": 1,
+            "power": "nano",
+            "disabled": False,
+            "imagePullSecrets": [],
             "publicDomainNames": [],
             "containers": [
                 {
@@ -125,6 +128,9 @@ def test_private_only_service() -> None:
     assert manifest["spec"] == {
         "scale": 1,
         "containers": [{"name": "job", "image": "busybox:1.36", "environment": [], "ports": []}],
+        "power": "nano",
+        "disabled": False,
+        "imagePullSecrets": [],
         "publicDomainNames": [],
     }
 

@@ -25,6 +25,8 @@ POD_FIELDS = {
     "automountServiceAccountToken",
     "enableServiceLinks",
     "restartPolicy",
+    "resources",  # the power: requests equal to limits
+    "imagePullSecrets",
 }
 CONTAINER_FIELDS = {"name", "image", "args", "env", "ports", "readinessProbe"}
 PROBER_FIELDS = {
@@ -132,8 +134,10 @@ _containers = st.lists(
             "command": st.lists(st.text(max_size=12), min_size=1, max_size=4),
             "environment": st.lists(
                 st.fixed_dictionaries(
-                    {"name": st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)},
-                    optional={"value": st.text(max_size=12)},
+                    {
+                        "name": st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True),
+                        "value": st.text(max_size=12),
+                    },
                 ),
                 max_size=4,
                 unique_by=lambda e: e["name"],
