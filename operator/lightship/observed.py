@@ -58,21 +58,19 @@ class Observed:
         revision = self.revisions.get(version)
         return self.spec.with_deployment(revision.spec) if revision else None
 
-    def newest_revision(self) -> int | None:
-        return max([*self.revisions, *self.unreadable], default=None)
-
     def current_revision(self) -> int | None:
-        """The version of the current deployment: the newest stored version, if the spec's
-        deployment is its deployment (a change of capacity keeps it; a change of the
-        deployment, even back to an older one, makes a new version). An unreadable newest one
-        is current when it was made from this very generation."""
-        newest = self.newest_revision()
-        if newest is None:
-            return None
-        if newest in self.revisions:
-            if self.revisions[newest].spec.deployment() == self.spec.deployment():
-                return newest
-        elif newest in self.unreadable and self.unreadable[newest].generation == self.generation:
+        """The version of the current deployment: the newest readable stored version, if the
+        spec's deployment is its deployment (a change of capacity keeps it; a change of the
+        deployment, even back to an older one, makes a new version). An unreadable version
+        (kept under looser rules) is current only when made from this very generation."""
+        for revision in self.unreadable.values():
+            if revision.generation == self.generation:
+                return revision.version
+        newest = max(self.revisions, default=None)
+        if (
+            newest is not None
+            and self.revisions[newest].spec.deployment() == self.spec.deployment()
+        ):
             return newest
         return None
 

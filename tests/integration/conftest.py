@@ -317,10 +317,10 @@ def audit_service(
 ) -> list[str]:
     """What is wrong with a service that should be at rest: `versions` kept (status and
     ControllerRevisions, no duplicate, none missing), the newest one Active and made from
-    `spec`, exactly `scale` pods of it and no other pod, the Service selecting it. An empty list
-    when all holds."""
+    `spec`'s deployment, exactly `scale` pods of it and no other pod, the Service selecting it.
+    An empty list when all holds."""
     from lightship import children, render
-    from lightship.api import ContainerServiceSpec
+    from lightship.api import ContainerServiceSpec, read_deployment
 
     problems: list[str] = []
     obj = services.get(name)
@@ -362,10 +362,11 @@ def audit_service(
         if not any(o.uid == uid and o.controller for o in revision.metadata.owner_references):
             problems.append(f"revision {revision.metadata.name} is not owned by the object")
         if revision.revision == newest:
-            if ContainerServiceSpec.model_validate(revision.data) != want:
-                problems.append(f"revision {revision.metadata.name} is not the last spec")
-            if revision.metadata.annotations.get(render.GENERATION_ANNOTATION) != str(generation):
-                problems.append(f"revision {revision.metadata.name} is not of the last generation")
+            if read_deployment(revision.data).deployment() != want.deployment():
+                problems.append(f"revision {revision.metadata.name} is not the last deployment")
+            made = revision.metadata.annotations.get(render.GENERATION_ANNOTATION)
+            if int(made or 0) > generation:
+                problems.append(f"revision {revision.metadata.name} is of a future generation")
 
     pods = services.core.list_namespaced_pod(
         services.namespace, label_selector=f"{render.SERVICE_LABEL}={name}"

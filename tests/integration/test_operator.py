@@ -70,8 +70,11 @@ def test_first_deploy_becomes_active_with_pods_service_ingress_and_probe(
     )
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
         "Progressing": "False",
         "Conflict": "False",
+        "RouteRejected": "False",
     }
     assert all(c["observedGeneration"] == 1 for c in status["conditions"])
 
@@ -187,8 +190,9 @@ def test_failure_with_no_previous_version_leaves_no_active_deployment(services: 
     )
     assert status["state"] == "Ready"
     assert "currentDeployment" not in status and "url" not in status
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "NoActiveVersion")
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions["Ready"] == ("False", "VersionFailed")
+    assert conditions["Stalled"] == ("True", "ImagePullBackOff")
 
 
 def test_spec_change_while_activating_supersedes_it(services: Services) -> None:
