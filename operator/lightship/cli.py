@@ -195,34 +195,50 @@ def redeploy(
     version: int = typer.Option(..., "--version", help="the kept version to deploy again"),
     namespace: str = NamespaceOption,
 ) -> None:
-    """Deploy the spec of a kept version again, as a new version.
+    """Deploy a kept version's deployment again, as a new version (the newest one too).
 
-    This writes the object's spec: with GitOps, change the source of truth instead."""
+    Its containers and public endpoint become the spec's, and spec.redeployedAt records the
+    request, so a new version is made even when nothing else changed (new pods, images given
+    by tag pulled again). Capacity and settings stay as they are. This writes the object's
+    spec: with GitOps, change the source of truth instead."""
+    from datetime import UTC, datetime
+
     from kubernetes import client
 
     from lightship import GROUP, PLURAL, VERSION
+    from lightship.api import read_deployment
 
     api = kube_client()
     obj = _service_object(api, namespace, service)
     revision = _kept_revision(api, namespace, service, version)
-    # A JSON patch that replaces the spec whole, guarded by the object's resourceVersion.
+    deployment = read_deployment(revision.data).deployment()
+    now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    # A JSON patch guarded by the object's resourceVersion: a concurrent change is not undone.
+    patch: list[dict[str, Any]] = [
+        {
+            "op": "test",
+            "path": "/metadata/resourceVersion",
+            "value": obj["metadata"]["resourceVersion"],
+        },
+        {"op": "add", "path": "/spec/containers", "value": deployment["containers"]},
+        {"op": "add", "path": "/spec/redeployedAt", "value": now},
+    ]
+    if "publicEndpoint" in deployment:
+        patch.append(
+            {"op": "add", "path": "/spec/publicEndpoint", "value": deployment["publicEndpoint"]}
+        )
+    elif "publicEndpoint" in obj["spec"]:
+        patch.append({"op": "remove", "path": "/spec/publicEndpoint"})
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
         GROUP,
         VERSION,
         namespace,
         PLURAL,
         service,
-        [
-            {
-                "op": "test",
-                "path": "/metadata/resourceVersion",
-                "value": obj["metadata"]["resourceVersion"],
-            },
-            {"op": "replace", "path": "/spec", "value": revision.data},
-        ],
+        patch,
         _content_type="application/json-patch+json",
     )
-    typer.echo(f"{service}: the spec of version {version} is deployed again as a new version")
+    typer.echo(f"{service}: the deployment of version {version} is deployed again as a new version")
 
 
 @app.command("import")

@@ -240,6 +240,27 @@ def test_redeploy_makes_a_new_version_from_a_kept_one(services: Services) -> Non
     assert status["url"]
 
 
+def test_redeploy_of_the_newest_version_makes_a_new_version(services: Services) -> None:
+    services.apply("shop", shop(scale=2))
+    services.wait_active("shop", 1)
+    before = uids(services.pods("shop", 1))
+    result = services.cluster.run_lightship(
+        "redeploy", "shop", "--version", "1", "-n", services.namespace
+    )
+    assert result.returncode == 0, result.stderr
+    status = services.wait_active("shop", 2)
+    assert states(status) == {2: "Active", 1: "Inactive"}
+    assert len(services.pods("shop", 2)) == 2 and not before & uids(services.pods("shop"))
+    spec = services.get("shop")["spec"]
+    assert spec["scale"] == 2 and spec["redeployedAt"].endswith("Z")
+    # Again: every request is a version, the spec otherwise unchanged.
+    result = services.cluster.run_lightship(
+        "redeploy", "shop", "--version", "2", "-n", services.namespace
+    )
+    assert result.returncode == 0, result.stderr
+    assert states(services.wait_active("shop", 3)) == {3: "Active", 2: "Inactive", 1: "Inactive"}
+
+
 def test_removing_the_public_endpoint_removes_ingress_and_url(services: Services) -> None:
     services.apply("shop", shop())
     assert services.wait_active("shop", 1)["url"]
