@@ -157,6 +157,13 @@ def status(service: str, namespace: str = NamespaceOption) -> None:
     table = Table(show_header=False, box=None)
     table.add_row("Service", f"{namespace}/{service}")
     table.add_row("State", state.get("state", "(not yet seen by the operator)"))
+    spec = obj.get("spec") or {}
+    table.add_row(
+        "Capacity",
+        f"scale {spec.get('scale', 1)}, power {spec.get('power', 'nano')}"
+        + (", disabled" if spec.get("disabled") else "")
+        + f"; pods {state.get('readyReplicas', 0)} ready of {state.get('replicas', 0)}",
+    )
     table.add_row("URL", state.get("url", "-"))
     table.add_row("Private domain", state.get("privateDomain", "-"))
     table.add_row("Active", _describe_version(state.get("currentDeployment")))

@@ -169,6 +169,11 @@ def test_disabled_stops_every_pod_and_enabling_runs_the_active_version_again(
     wait_for(lambda: services.pods("shop") == [], "every pod stopped", timeout=30)
     assert status["url"] == url and states(status) == {1: "Active"}
     assert services.revisions("shop") == [1]
+    shown = cluster.kubectl("get", "-n", ns, "csd/shop", "-o", "wide").stdout
+    assert "Disabled" in shown.splitlines()[1] and "nano" in shown.splitlines()[1]
+    told = cluster.run_lightship("status", "shop", "-n", ns)
+    assert told.returncode == 0, told.stderr
+    assert "Disabled" in told.stdout and "scale 2, power nano, disabled" in told.stdout
 
     # Changed while disabled: no version until enabled; then the change becomes version 2.
     services.apply("shop", {**shop("nginx:1.28", scale=2), "disabled": True})
