@@ -260,16 +260,31 @@ def import_(
     namespace: str | None = typer.Option(
         None, "--namespace", "-n", help="the namespace to put in the manifest"
     ),
-    scale: int = typer.Option(1, "--scale", help="pods per deployment version"),
+    scale: int | None = typer.Option(
+        None, "--scale", help="pods serving the service (default: the service's, else 1)"
+    ),
+    service: str | None = typer.Option(
+        None,
+        "--service",
+        help="the output of `aws lightsail get-container-services --service-name NAME`: its "
+        "power, scale, isDisabled, publicDomainNames and privateRegistryAccess",
+    ),
 ) -> None:
     """Print a ContainerServiceDeployment made from a Lightsail container service deployment.
 
-    Reads the JSON files given to `aws lightsail create-container-service-deployment`."""
+    Reads the JSON files given to `aws lightsail create-container-service-deployment`, and
+    the container service's settings with --service."""
     from pathlib import Path
 
     import yaml
 
-    from lightship.migrate import MigrationError, import_service, read_json
+    from lightship.migrate import (
+        MigrationError,
+        import_service,
+        read_json,
+        registry_secret,
+        the_service,
+    )
 
     try:
         manifest = import_service(
@@ -278,13 +293,23 @@ def import_(
             read_json(Path(public_endpoint)) if public_endpoint else None,
             namespace,
             scale,
+            service=the_service(name, read_json(Path(service))) if service else None,
             containers_file=containers,
             public_endpoint_file=public_endpoint or "public-endpoint.json",
+            service_file=service or "service.json",
         )
     except MigrationError as error:
         for problem in error.problems:
             typer.echo(f"lightship: {problem}", err=True)
         raise typer.Exit(2) from None
+    if manifest["spec"].get("imagePullSecrets"):
+        typer.echo(
+            f"lightship: note: the service pulled from Amazon ECR with a role "
+            f"(privateRegistryAccess); in the cluster, credentials are a Secret: create the "
+            f"kubernetes.io/dockerconfigjson Secret {registry_secret(name)} in the service's "
+            f"namespace (kubectl create secret docker-registry {registry_secret(name)} ...)",
+            err=True,
+        )
     typer.echo(yaml.safe_dump(manifest, sort_keys=False), nl=False)
 
 
