@@ -173,4 +173,14 @@ def test_samples_apply_and_show_the_printer_columns(kubectl: Kubectl, namespace:
     assert table[0].split() == ["NAME", "STATE", "ACTIVE", "NEXT", "URL", "AGE"]
     assert sorted(line.split()[0] for line in table[1:]) == sorted(s.stem for s in SAMPLES)
     wide = kubectl("get", "csd", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "STATE", "ACTIVE", "NEXT", "URL", "SCALE", "AGE"]
+    assert wide[0].split() == [
+        "NAME",
+        "STATE",
+        "ACTIVE",
+        "NEXT",
+        "URL",
+        "SCALE",
+        "POWER",
+        "READY",
+        "AGE",
+    ]
