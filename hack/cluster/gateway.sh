@@ -62,6 +62,7 @@ serversTransport:
   insecureSkipVerify: true
 log:
   level: INFO
+  noColor: true
 entryPoints:
   websecure:
     address: "$GATEWAY_ADDRESS"
@@ -93,7 +94,11 @@ EOF
 
 gateway_objects() { # the folder of the build
   kc apply --server-side --force-conflicts -f "$1/gateway-api-crds" >/dev/null
-  kc wait --for condition=established --timeout=60s -f "$1/gateway-api-crds" >/dev/null
+  # The folder also holds a ValidatingAdmissionPolicy (refusing older CRD versions), which has
+  # no condition to wait for.
+  kc wait --for condition=established --timeout=60s crd -o name \
+    gatewayclasses.gateway.networking.k8s.io gateways.gateway.networking.k8s.io \
+    httproutes.gateway.networking.k8s.io >/dev/null
   kc apply --server-side --force-conflicts -f "$here/gateway.yaml" >/dev/null
   kc create secret tls public-tls -n lightship-gateway --cert "$gateway_dir/tls.crt" \
     --key "$gateway_dir/tls.key" --dry-run=client -o yaml | kc apply --server-side -f - >/dev/null
