@@ -150,14 +150,17 @@ def _make_pods(run: Pass) -> None:
 
 
 def _route(run: Pass, *, from_index: bool) -> None:
-    """The Ingress, then the Service: the switch of traffic is the last write before the status.
+    """The route (Ingress or HTTPRoute), then the Service: the switch of traffic is the last
+    write before the status.
     A Service or Ingress to create is looked up first: the indexes show only the operator's
     own, and one of another owner is reported, never merged into."""
     plan, observed = run.plan, run.observed
-    for manifest, present in (
-        (plan.apply_ingress, observed.ingress),
-        (plan.apply_service, observed.service),
-    ):
+    writes = [(plan.apply_ingress, observed.ingress), (plan.apply_service, observed.service)]
+    if observed.service is None:
+        # A new Service carries no traffic yet: made first, the route never names a missing
+        # backend (a gateway would report it refused, BackendNotFound, for a moment).
+        writes.reverse()
+    for manifest, present in writes:
         if manifest is None:
             continue
         kind = manifest["kind"]
