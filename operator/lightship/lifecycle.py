@@ -47,9 +47,10 @@ def status(
     else:
         state = ServiceState.Ready
     active_spec = o.spec_of(active.version) if active else None
-    url = private_domain = None
+    url = private_domain = domains = None
     if active_spec is not None and active_spec.public_endpoint is not None:
         url = render.public_url(o.name, o.uid, settings)
+        domains = [d for entry in o.spec.public_domain_names for d in entry.domains] or None
     # The private domain is the Service's name, which exists while some container of the
     # serving (or else the coming) version opens a port.
     if any(container.ports for container in (active_spec or o.spec).containers):
@@ -62,6 +63,7 @@ def status(
         observed_generation=o.generation,
         state=state,
         url=url,
+        domains=domains,
         private_domain=private_domain,
         current_deployment=active,
         next_deployment=activating,

@@ -225,7 +225,7 @@ def test_custom_domains_are_served_beside_the_generated_host(
         "shop",
         {**web(1), "publicDomainNames": [{"certificate": "shop-domain", "domains": [domain]}]},
     )
-    public.wait_active("shop", 1, timeout=120)
+    assert public.wait_active("shop", 1, timeout=120)["domains"] == [domain]
     wait_for(lambda: served_version(domain, "1"), f"{domain} served", ROUTE_SECONDS)
     assert served_version(host_of(public, "shop"), "1")
     if mode == "ingress":
