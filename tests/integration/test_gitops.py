@@ -5,6 +5,7 @@ again, client-side or server-side, changes nothing and makes no version."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import yaml
 from tests.integration.conftest import ROOT, Services
 from tests.integration.test_operator import shop, states
 
-AUDIT_LOG = ROOT / ".cluster" / "kwok" / "clusters" / "lightship" / "logs" / "audit.log"
+# The audit log of the cluster the tests run on (LIGHTSHIP_CLUSTER, as conftest has it).
+_CLUSTER_NAME = os.environ.get("LIGHTSHIP_CLUSTER", "lightship")
+AUDIT_LOG = ROOT / ".cluster" / "kwok" / "clusters" / _CLUSTER_NAME / "logs" / "audit.log"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 # The field managers of kubectl, whom the tests play: `kubectl apply` client-side is
 # "kubectl-client-side-apply", server-side "kubectl".
