@@ -71,6 +71,7 @@ def test_first_deploy_becomes_active_with_pods_service_ingress_and_probe(
         "Ready": "True",
         "Progressing": "False",
         "Conflict": "False",
+        "RouteRejected": "False",
     }
     assert all(c["observedGeneration"] == 1 for c in status["conditions"])
 
