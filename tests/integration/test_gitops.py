@@ -16,9 +16,8 @@ import yaml
 from tests.integration.conftest import ROOT, Services
 from tests.integration.test_operator import shop, states
 
-# The audit log of the cluster the tests run on (LIGHTSHIP_CLUSTER, as conftest has it).
-_CLUSTER_NAME = os.environ.get("LIGHTSHIP_CLUSTER", "lightship")
-AUDIT_LOG = ROOT / ".cluster" / "kwok" / "clusters" / _CLUSTER_NAME / "logs" / "audit.log"
+CLUSTER_NAME = os.environ.get("LIGHTSHIP_CLUSTER", "lightship")  # hack/cluster/cluster.sh
+AUDIT_LOG = ROOT / ".cluster" / "kwok" / "clusters" / CLUSTER_NAME / "logs" / "audit.log"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 # The field managers of kubectl, whom the tests play: `kubectl apply` client-side is
 # "kubectl-client-side-apply", server-side "kubectl".
