@@ -16,6 +16,7 @@ from lightship.api import (
     VersionState,
 )
 from lightship.observed import Observed
+from lightship.render import Manifest
 from lightship.routes import route_status
 from lightship.settings import Settings
 
@@ -92,7 +93,7 @@ def conflict(o: Observed) -> Mark:
     """Children of the service's names that another owner holds: left alone, reported."""
     held = [
         f"{kind} {o.namespace}/{o.name}"
-        for kind, child in (("Service", o.service), ("Ingress", o.ingress))
+        for kind, child in (("Service", o.service), (_kind_of(o.ingress, "Ingress"), o.ingress))
         if not render.controlled_or_absent(child, o.uid)
     ]
     held += sorted(f"{kind} {o.namespace}/{name}" for kind, name in o.foreign)
@@ -125,6 +126,11 @@ def route_rejected(o: Observed, settings: Settings) -> Mark:
         )
     where = f" at {', '.join(answer.addresses)}" if answer.addresses else ""
     return ("RouteRejected", "False", "RouteAccepted", f"{kind} {o.name} is served{where}")
+
+
+def _kind_of(child: Manifest | None, default: str) -> str:
+    """A child's kind as observed (the route is an Ingress or an HTTPRoute)."""
+    return str((child or {}).get("kind") or default)
 
 
 def history_unreadable(o: Observed) -> list[Mark]:
