@@ -43,7 +43,7 @@ fi
 command -v go >/dev/null || fail "go is not installed: install Go >= $GO_MIN (https://go.dev/doc/install) or point KUBECONFIG at an existing cluster"
 go_version=$(go env GOVERSION | sed 's/^go//')
 [[ "$(printf '%s\n%s\n' "$GO_MIN" "$go_version" | sort -V | head -n1)" == "$GO_MIN" ]] \
-  || fail "go $go_version is too old: kwok $KWOK_VERSION needs Go >= $GO_MIN"
+  || fail "go $go_version is too old: the cluster's modules need Go >= $GO_MIN"
 
 mkdir -p "$cache_root"
 work=$(mktemp -d "$cache_root/.build.XXXXXX")

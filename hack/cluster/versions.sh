@@ -4,7 +4,7 @@
 KUBE_VERSION=1.37.2
 ETCD_VERSION=3.6.16
 KWOK_VERSION=0.8.0
-GO_MIN=1.26
+GO_MIN=1.26.8 # the CNI plugins v1.10.0 need it; kwok v0.8.0 needs 1.26
 CLUSTER_VERSIONS="k8s-v${KUBE_VERSION}-etcd-v${ETCD_VERSION}-kwok-v${KWOK_VERSION}"
 CLUSTER_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/${CLUSTER_VERSIONS}/bin"
 # The real node (hack/cluster/node.sh); its pieces are built from the modules under node/ and
