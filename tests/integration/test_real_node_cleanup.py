@@ -45,7 +45,13 @@ def node_script(action: str) -> None:
 
 
 def processes() -> dict[str, Path]:
-    return {p.name: p for p in Path("/proc").iterdir() if p.name.isdigit()}
+    """The running processes: not the zombies of exited ones, which only the machine's init
+    (the parent of every daemon once its starter exits) can reap."""
+    return {
+        p.name: p
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and read(p / "stat").rpartition(") ")[2][:1] not in ("Z", "")
+    }
 
 
 def read(path: Path) -> str:
