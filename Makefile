@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries cluster cluster-down lint unit test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries node-binaries cluster cluster-down lint unit test test-chaos install deploy run crd bench
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -41,7 +41,11 @@ cluster-binaries:
 	hack/cluster/build.sh >/dev/null
 	hack/cluster/build-gateway.sh >/dev/null
 
-cluster:
+# The real node's binaries (the default cluster runs it; side clusters do not need them).
+node-binaries: system-deps
+	hack/cluster/build.sh node >/dev/null
+
+cluster: system-deps
 	hack/cluster/cluster.sh up
 
 cluster-down:
@@ -58,7 +62,7 @@ crd: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-test: venv system-deps cluster-binaries lint
+test: venv system-deps cluster-binaries node-binaries lint
 	$(BIN)/pytest -m "not chaos"
 
 test-chaos: venv system-deps cluster-binaries

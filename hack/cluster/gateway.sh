@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2154  # name, prefix and here are cluster.sh's, which sources this
+# shellcheck shell=bash disable=SC2154  # name, prefix, here, cluster_pki: cluster.sh's, which sources this
 # The gateway of the local cluster, sourced by cluster.sh: Traefik Proxy (build-gateway.sh) runs
 # as a process beside the API server and serves every public host on https://127.0.0.1:8443,
 # for Ingresses (its IngressClass is the cluster's default) and for Gateway API (the Gateway
@@ -11,7 +11,7 @@
 #
 # Only the default cluster has it (one machine-wide port); LIGHTSHIP_CLUSTER_GATEWAY=true adds it
 # to a side cluster, for work on the gateway itself while no default cluster runs one.
-# Uses cluster.sh's name, prefix, kubeconfig, here, say, fail and kc.
+# Uses cluster.sh's name, prefix, kubeconfig, cluster_pki, here, say, fail and kc, and pki.sh.
 
 GATEWAY_ADDRESS=127.0.0.1:8443
 gateway_dir="${prefix}gateway"
@@ -29,22 +29,19 @@ gateway_certificate() {
 }
 
 # Traefik's kubeconfig: a client certificate of the user lightship:gateway (gateway.yaml gives it
-# its rights), signed by the cluster's CA, reissued when the cluster (and so its CA) is new.
+# its rights), signed by the cluster's CA (pki.sh) and kept with the cluster's certificates, so
+# a new cluster (and so a new CA) gets a new one.
 gateway_kubeconfig() {
-  local pki="$KWOK_WORKDIR/clusters/$name/pki" file="$gateway_dir/kubeconfig" server
-  [[ -f "$pki/ca.key" ]] || fail "no CA key in $pki: cannot issue the gateway's client certificate"
-  if ! openssl verify -CAfile "$pki/ca.crt" "$gateway_dir/client.crt" >/dev/null 2>&1; then
-    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=lightship:gateway" \
-      -keyout "$gateway_dir/client.key" -out "$gateway_dir/client.csr" 2>/dev/null
-    openssl x509 -req -in "$gateway_dir/client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
-      -CAcreateserial -CAserial "$gateway_dir/ca.srl" -days 365 -out "$gateway_dir/client.crt" 2>/dev/null
+  local file="$gateway_dir/kubeconfig" server
+  if ! openssl verify -CAfile "$cluster_pki/ca.crt" "$cluster_pki/gateway.crt" >/dev/null 2>&1; then
+    pki_sign "$cluster_pki" gateway "/CN=lightship:gateway" clientAuth
   fi
   server=$(kc config view --minify -o jsonpath='{.clusters[0].cluster.server}')
   rm -f "$file"
   kubectl --kubeconfig "$file" config set-cluster local --server "$server" \
-    --certificate-authority "$pki/ca.crt" --embed-certs >/dev/null
+    --certificate-authority "$cluster_pki/ca.crt" --embed-certs >/dev/null
   kubectl --kubeconfig "$file" config set-credentials gateway --embed-certs \
-    --client-certificate "$gateway_dir/client.crt" --client-key "$gateway_dir/client.key" >/dev/null
+    --client-certificate "$cluster_pki/gateway.crt" --client-key "$cluster_pki/gateway.key" >/dev/null
   kubectl --kubeconfig "$file" config set-context local --cluster local --user gateway >/dev/null
   kubectl --kubeconfig "$file" config use-context local >/dev/null
 }
@@ -62,6 +59,7 @@ serversTransport:
   insecureSkipVerify: true
 log:
   level: INFO
+  noColor: true
 entryPoints:
   websecure:
     address: "$GATEWAY_ADDRESS"
@@ -93,7 +91,11 @@ EOF
 
 gateway_objects() { # the folder of the build
   kc apply --server-side --force-conflicts -f "$1/gateway-api-crds" >/dev/null
-  kc wait --for condition=established --timeout=60s -f "$1/gateway-api-crds" >/dev/null
+  # The folder also holds a ValidatingAdmissionPolicy (refusing older CRD versions), which has
+  # no condition to wait for.
+  kc wait --for condition=established --timeout=60s crd -o name \
+    gatewayclasses.gateway.networking.k8s.io gateways.gateway.networking.k8s.io \
+    httproutes.gateway.networking.k8s.io >/dev/null
   kc apply --server-side --force-conflicts -f "$here/gateway.yaml" >/dev/null
   kc create secret tls public-tls -n lightship-gateway --cert "$gateway_dir/tls.crt" \
     --key "$gateway_dir/tls.key" --dry-run=client -o yaml | kc apply --server-side -f - >/dev/null

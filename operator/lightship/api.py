@@ -908,6 +908,11 @@ class ContainerServiceStatus(_WireModel):
         "reads it, so a HorizontalPodAutoscaler finds the pods).",
     )
     url: str | None = Field(None, description="The public HTTPS URL, with a public endpoint only.")
+    domains: list[str] | None = Field(
+        None,
+        max_length=MAX_DOMAINS,
+        description="The custom domains the public route serves, with a public endpoint only.",
+    )
     private_domain: str | None = Field(
         None, description="The domain name of the service inside the cluster."
     )

@@ -81,6 +81,31 @@ def _index_by_service(drop: tuple[str, ...]) -> Callable[..., Awaitable[dict[Key
     return index
 
 
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """kopf's settings, at the operator's start."""
+    # kopf's bookkeeping annotations, if a handler ever needs them, live under this project's
+    # prefix (the event handlers and indexes keep none).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = SpecDigestStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Watch only what this operator made, filtered by the API server (of the route kinds, the
+    # one the settings choose is watched).
+    for group, plural, _kind, _drop in (*CHILDREN, *ROUTES.values()):
+        settings.watching.label_selectors[group, plural] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+    # kopf's own per-handler Events would be writes per change; keep only its errors.
+    settings.posting.level = logging.ERROR
+    settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
+
+
+async def objects(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, Manifest]:
+    """The index of the objects, by (namespace, name)."""
+    return {(namespace, name): slim(body)} if namespace else {}
+
+
 def register(cluster: Cluster, settings: Settings) -> None:
     """Registers the handlers with kopf's default registry."""
     kopf_compat.release_index_holds_of_ended_watches()
@@ -94,30 +119,9 @@ def register(cluster: Cluster, settings: Settings) -> None:
     )
     managed = {MANAGED_BY_LABEL: MANAGED_BY}
     children = watched_children(settings)
-
-    @kopf.on.startup()
-    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # kopf's bookkeeping annotations, if a handler ever needs them, live under this
-        # project's prefix (the event handlers and indexes below keep none).
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = SpecDigestStorage(
-            prefix=GROUP, key="last-handled-configuration"
-        )
-        # Watch only what this operator made, filtered by the API server.
-        for group, plural, _kind, _drop in children:
-            settings.watching.label_selectors[group, plural] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-        # kopf's own per-handler Events would be writes per change; keep only its errors.
-        settings.posting.level = logging.ERROR
-        settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
-
+    kopf.on.startup()(configure)
     # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
-    @kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])
-    async def objects(
-        namespace: str | None, name: str, body: kopf.Body, **_: Any
-    ) -> dict[Key, Manifest]:
-        return {(namespace, name): slim(body)} if namespace else {}
-
+    kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])(objects)
     for group, plural, kind, drop in children:
         kopf.index(group, plural, labels=managed, id=INDEXES[kind])(_index_by_service(drop))
 

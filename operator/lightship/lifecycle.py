@@ -16,6 +16,7 @@ from lightship.api import (
     VersionState,
 )
 from lightship.observed import Observed
+from lightship.render import Manifest
 from lightship.routes import route_status
 from lightship.settings import Settings
 
@@ -55,9 +56,10 @@ def status(
     activating = next((v for v in versions if v.state == VersionState.Activating), None)
     newest = versions[0] if versions else None
     active_spec = o.spec_of(active.version) if active else None
-    url = private_domain = None
+    url = private_domain = domains = None
     if active_spec is not None and active_spec.public_endpoint is not None:
         url = render.public_url(o.name, o.uid, settings)
+        domains = [d for entry in o.spec.public_domain_names for d in entry.domains] or None
     # The private domain is the Service's name, which exists while some container of the
     # serving (or else the coming) version opens a port.
     if any(container.ports for container in (active_spec or o.spec).containers):
@@ -78,6 +80,7 @@ def status(
         ready_replicas=capacity.ready,
         selector=capacity.selector,
         url=url,
+        domains=domains,
         private_domain=private_domain,
         current_deployment=active,
         next_deployment=activating,
@@ -180,7 +183,7 @@ def conflict(o: Observed) -> Mark:
     """Children of the service's names that another owner holds: left alone, reported."""
     held = [
         f"{kind} {o.namespace}/{o.name}"
-        for kind, child in (("Service", o.service), ("Ingress", o.ingress))
+        for kind, child in (("Service", o.service), (_kind_of(o.ingress, "Ingress"), o.ingress))
         if not render.controlled_or_absent(child, o.uid)
     ]
     held += sorted(f"{kind} {o.namespace}/{name}" for kind, name in o.foreign)
@@ -213,6 +216,11 @@ def route_rejected(o: Observed, settings: Settings) -> Mark:
         )
     where = f" at {', '.join(answer.addresses)}" if answer.addresses else ""
     return ("RouteRejected", "False", "RouteAccepted", f"{kind} {o.name} is served{where}")
+
+
+def _kind_of(child: Manifest | None, default: str) -> str:
+    """A child's kind as observed (the route is an Ingress or an HTTPRoute)."""
+    return str((child or {}).get("kind") or default)
 
 
 def history_unreadable(o: Observed) -> list[Mark]:

@@ -37,6 +37,8 @@ class Pass:
     # A pod the API server refused to create (admission): the version it belongs to fails,
     # unless it is the active version, which needs it (then the pass fails and is retried).
     refused: ApiException | None = None
+    # Whether the Service was written: traffic may have moved to another version.
+    switched: bool = False
 
     @property
     def namespace(self) -> str:
@@ -68,35 +70,30 @@ def reconcile(
 ) -> float | None:
     """One level-based pass over a service. Returns when to look again, if it must. Reads what
     `view` shows, else the API server; adds its writes to `wrote`."""
-    namespace, name = key
     reader = view or cluster
-    obj = reader.service_object(namespace, name)
+    obj = reader.service_object(*key)
     if obj is None or obj["metadata"].get("deletionTimestamp"):
         return None  # garbage collection removes the children
-    now = datetime.now(UTC).replace(microsecond=0)
     try:
+        now = datetime.now(UTC).replace(microsecond=0)
         observed = observe(obj, reader, cluster, now, render.route_kind(settings))
     except ValidationError as error:
         # The API server accepted a spec the models refuse: the CRD and the models disagree.
         # Retrying cannot help; a new spec will be looked at again.
         message = f"the spec cannot be read: {error}"
         kopf.warn(cast(kopf.Body, obj), reason="InvalidSpec", message=message[:1000])
-        log.error("%s/%s: %s", namespace, name, message)
+        log.error("%s/%s: %s", *key, message)
         return None
-    plan = rollout.plan(observed, settings)
-    if plan.read_logs:
-        # A version fails: read its failing containers' last lines before its pods go, and
-        # decide with them, so that its status entry keeps them.
-        logs = {
-            pod: cluster.container_logs(namespace, pod, containers)
-            for pod, containers in plan.read_logs.items()
-        }
-        observed = dataclasses.replace(observed, logs=logs)
-        plan = rollout.plan(observed, settings)
+    observed, plan = _decide(cluster, settings, observed)
     run = Pass(cluster, settings, obj, observed, plan, [] if wrote is None else wrote)
     _make_version(run)
     _make_pods(run)
-    _route(run, from_index=view is not None)
+    try:
+        _route(run, from_index=view is not None)
+    except Exception:
+        if run.switched:  # traffic moved: the status says so, whatever failed after the switch
+            _write_status(run)
+        raise
     _write_status(run)
     _remove(run)
     if run.refused is not None and any(
@@ -105,6 +102,22 @@ def reconcile(
     ):
         raise run.refused  # a pod the active version needs: tried again later
     return run.plan.requeue_after
+
+
+def _decide(
+    cluster: Cluster, settings: Settings, observed: Observed
+) -> tuple[Observed, rollout.Plan]:
+    """The plan, with the last lines of a failing version's containers when it asks for them:
+    read before any write (its pods go in this pass), so that its status entry keeps them."""
+    plan = rollout.plan(observed, settings)
+    if not plan.read_logs:
+        return observed, plan
+    logs = {
+        pod: cluster.container_logs(observed.namespace, pod, containers)
+        for pod, containers in plan.read_logs.items()
+    }
+    observed = dataclasses.replace(observed, logs=logs)
+    return observed, rollout.plan(observed, settings)
 
 
 def _make_version(run: Pass) -> None:
@@ -150,14 +163,17 @@ def _make_pods(run: Pass) -> None:
 
 
 def _route(run: Pass, *, from_index: bool) -> None:
-    """The Ingress, then the Service: the switch of traffic is the last write before the status.
+    """The route (Ingress or HTTPRoute), then the Service (the switch of traffic), then a route
+    no longer wanted.
     A Service or Ingress to create is looked up first: the indexes show only the operator's
     own, and one of another owner is reported, never merged into."""
     plan, observed = run.plan, run.observed
-    for manifest, present in (
-        (plan.apply_ingress, observed.ingress),
-        (plan.apply_service, observed.service),
-    ):
+    writes = [(plan.apply_ingress, observed.ingress), (plan.apply_service, observed.service)]
+    if observed.service is None:
+        # A new Service carries no traffic yet: made first, the route never names a missing
+        # backend (a gateway would report it refused, BackendNotFound, for a moment).
+        writes.reverse()
+    for manifest, present in writes:
         if manifest is None:
             continue
         kind = manifest["kind"]
@@ -167,9 +183,13 @@ def _route(run: Pass, *, from_index: bool) -> None:
             from_index and run.cluster.get(kind, run.namespace, observed.name) is not None
         ) or not run.create(manifest):
             raise ApiException(409, f"{kind} {observed.name} exists: decide from the API server")
+        run.switched = run.switched or kind == "Service"
         run.wrote.append(Expectation(kind, observed.name, content=manifest))
     if plan.delete_service:
+        run.switched = True
         run.delete("Service", observed.name)
+    if plan.delete_ingress:
+        run.delete(render.route_kind(run.settings), observed.name)
 
 
 def _write_status(run: Pass) -> None:
@@ -194,8 +214,6 @@ def _write_status(run: Pass) -> None:
 def _remove(run: Pass) -> None:
     """What no traffic reaches any more, once the status says so."""
     plan = run.plan
-    if plan.delete_ingress:
-        run.delete(render.route_kind(run.settings), run.observed.name)
     for pod in plan.delete_pods:
         run.delete("Pod", pod)
     for revision in plan.delete_revisions:

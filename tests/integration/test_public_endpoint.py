@@ -1,15 +1,11 @@
 """The public endpoint, served for real: the real node's pods behind the local gateway
 (Traefik on https://127.0.0.1:8443, README "The gateway"), in both modes, Ingress and Gateway
 API, with the same tests. Requests go to 127.0.0.1 only (curl --resolve).
-
-These need the default cluster, which has the real node and the gateway; a side cluster
-(LIGHTSHIP_CLUSTER=<name>) has neither, and skips them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import time
@@ -21,23 +17,13 @@ import pytest
 from kubernetes import client
 
 from tests.integration.conftest import SESSION, Cluster, Operator, Services, wait_for
+from tests.integration.real_node import container, create_real_namespace
 
 GATEWAY = "127.0.0.1:8443"
-IMAGE = "127.0.0.1:5000/lightship/testapp"
 MODES = {"ingress": {}, "gateway": {"LIGHTSHIP_GATEWAY": "lightship-gateway/public/https"}}
-# Pods of these namespaces run on the real node (LOCAL-CLUSTER.md: the node's taint and label).
-REAL_NODE = {
-    "scheduler.alpha.kubernetes.io/node-selector": "lightship.dev/node=real",
-    "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps(
-        [{"key": "lightship.dev/node", "operator": "Exists", "effect": "NoSchedule"}]
-    ),
-}
 ROUTE_SECONDS = 30  # a route follows its object through the operator and the gateway
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("LIGHTSHIP_CLUSTER", "lightship") != "lightship",
-    reason="the real node and the gateway run on the default cluster only",
-)
+pytestmark = pytest.mark.realnode
 
 
 def prefix(mode: str) -> str:
@@ -67,29 +53,15 @@ def mode(
 def public(mode: str, cluster: Cluster, api_client: client.ApiClient) -> Iterator[Services]:
     """A namespace whose pods run on the real node, watched by the mode's operator."""
     name = f"{prefix(mode)}-{secrets.token_hex(3)}"
-    annotations = [f"{key}={value}" for key, value in REAL_NODE.items()]
-    cluster.kubectl("create", "namespace", name)
-    cluster.kubectl("annotate", "namespace", name, *annotations)
-    wait_for(
-        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-        f"the default ServiceAccount of {name}",
-        30,
-    )
+    create_real_namespace(cluster, name)
     yield Services(api_client, cluster, name)
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def web(tag: int = 1, port: int = 8080, protocol: str = "HTTP") -> dict[str, Any]:
-    ports = f"{port}/{protocol.lower()}"
+    """The test application, public on `port`."""
     return {
-        "containers": [
-            {
-                "name": "web",
-                "image": f"{IMAGE}:{tag}",
-                "environment": [{"name": "PORTS", "value": ports}],
-                "ports": [{"port": port, "protocol": protocol}],
-            }
-        ],
+        "containers": [container(tag=str(tag), ports=f"{port}/{protocol.lower()}")],
         "publicEndpoint": {
             "containerName": "web",
             "containerPort": port,
@@ -182,59 +154,48 @@ def test_an_https_container_port_is_reached_over_https(public: Services) -> None
     wait_for(lambda: served_version(host, "1"), f"{host} served over HTTPS", ROUTE_SECONDS)
 
 
+def tls_secret(services: Services, name: str, host: str, folder: Path) -> None:
+    """A kubernetes.io/tls Secret with a self-signed certificate for `host` (as cert-manager
+    would issue one)."""
+    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    services.cluster.kubectl(
+        "create", "secret", "tls", name, "-n", services.namespace,
+        "--cert", str(cert), "--key", str(key),
+    )  # fmt: skip
+
+
 def test_custom_domains_are_served_beside_the_generated_host(
     public: Services, mode: str, tmp_path: Path
 ) -> None:
     domain = f"shop-{secrets.token_hex(3)}.example.test"
-    key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            f"/CN={domain}",
-            "-addext",
-            f"subjectAltName=DNS:{domain}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    public.cluster.kubectl(
-        "create",
-        "secret",
-        "tls",
-        "shop-domain",
-        "-n",
-        public.namespace,
-        "--cert",
-        str(cert),
-        "--key",
-        str(key),
-    )
-    public.apply(
-        "shop",
-        {**web(1), "publicDomainNames": [{"certificate": "shop-domain", "domains": [domain]}]},
-    )
-    public.wait_active("shop", 1, timeout=120)
+    tls_secret(public, "shop-domain", domain, tmp_path)
+    domains = [{"certificate": "shop-domain", "domains": [domain]}]
+    public.apply("shop", {**web(1), "publicDomainNames": domains})
+    assert public.wait_active("shop", 1, timeout=120)["domains"] == [domain]
+    host = host_of(public, "shop")
+    tls_secret(public, "shop-tls", host, tmp_path)  # LIGHTSHIP_TLS_SECRET's default
     wait_for(lambda: served_version(domain, "1"), f"{domain} served", ROUTE_SECONDS)
-    assert served_version(host_of(public, "shop"), "1")
+    assert served_version(host, "1")
     if mode == "ingress":
-        # Its own certificate: the Ingress names the domain's Secret (in Gateway mode TLS is the
-        # Gateway listener's, README "The public endpoint").
-        assert f"DNS:{domain}" in certificate_names(domain)
+        # Each host with its own certificate: the Ingress names each Secret. (In Gateway mode
+        # TLS is the Gateway listener's, README "The public endpoint".)
+        for name in (domain, host):
+            wait_for(
+                lambda name=name: f"DNS:{name}" in certificate_names(name),
+                f"the certificate of {name} served for it",
+                ROUTE_SECONDS,
+            )
     public.apply("shop", web(1))
     wait_for(lambda: get(domain)[0] == 404, f"{domain} no longer served", ROUTE_SECONDS)
-    assert served_version(host_of(public, "shop"), "1")
+    assert served_version(host, "1")
 
 
 def test_removing_the_public_endpoint_removes_the_route(public: Services, mode: str) -> None:

@@ -504,7 +504,10 @@ def test_a_lagging_operator_cannot_roll_the_status_back(services: Services) -> N
     wrote is left behind."""
     from kubernetes.client.exceptions import ApiException
 
-    from lightship import KIND, handlers
+    from lightship import KIND
+    from lightship.cache import IndexView
+    from lightship.cluster import Cluster
+    from lightship.reconcile import reconcile
     from lightship.settings import Settings
 
     create(services, "lag", spec_of(1, scale=2))
@@ -513,9 +516,9 @@ def test_a_lagging_operator_cannot_roll_the_status_back(services: Services) -> N
     write_spec(services.custom, services.namespace, "lag", spec_of(2, scale=2))
     wait_consistent(services, "lag", spec_of(2, scale=2), [1, 2])
 
-    cluster = handlers.Cluster(services.custom.api_client)
+    cluster = Cluster(services.custom.api_client)
     ns = services.namespace
-    seen = handlers.Seen(
+    seen = IndexView(
         {
             KIND: [stale],
             "ControllerRevision": cluster.children("ControllerRevision", ns, "lag"),
@@ -525,7 +528,7 @@ def test_a_lagging_operator_cannot_roll_the_status_back(services: Services) -> N
         },
     )
     with pytest.raises(ApiException) as refused:
-        handlers.reconcile(cluster, Settings(), ns, "lag", seen=seen)
+        reconcile(cluster, Settings(), (ns, "lag"), view=seen)
     assert refused.value.status == 409
     assert audit_service(services, "lag", spec_of(2, scale=2), [1, 2]) == []
 
