@@ -40,7 +40,7 @@ system-deps:
 cluster-binaries:
 	hack/cluster/build.sh >/dev/null
 
-cluster:
+cluster: system-deps
 	hack/cluster/cluster.sh up
 
 cluster-down:
