@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries node-binaries cluster cluster-down lint unit test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries node-binaries cluster cluster-down lint unit go-test test test-chaos install deploy run crd bench
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -62,7 +62,12 @@ crd: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-test: venv system-deps cluster-binaries node-binaries lint
+# The Go programs of the repository (the test application, the health-check prober): their own
+# tests, on 127.0.0.1 only.
+go-test:
+	for module in hack/testapp hack/prober; do (cd $$module && go vet ./... && go test ./...); done
+
+test: venv system-deps cluster-binaries node-binaries lint go-test
 	$(BIN)/pytest -m "not chaos"
 
 test-chaos: venv system-deps cluster-binaries

@@ -86,21 +86,6 @@ def test_exact_pods_carry_the_prober_of_the_setting(mode_services: Services) -> 
     assert status["name"] == HEALTH_CHECK_CONTAINER and "running" in status["state"]
 
 
-@pytest.mark.parametrize("mode_services", ["exact"], indirect=True)
-def test_exact_a_never_ready_endpoint_still_fails_and_the_old_version_serves(
-    mode_services: Services,
-) -> None:
-    mode_services.apply("shop", public_spec())
-    mode_services.wait_active("shop", 1)
-    mode_services.apply("shop", public_spec("sim.invalid/never-ready:1"))
-    status = mode_services.wait(
-        "shop",
-        lambda s: any(v["version"] == 2 and v["state"] == "Failed" for v in s.get("versions", [])),
-        "version 2 Failed",
-    )
-    assert status["currentDeployment"]["version"] == 1
-
-
 @pytest.mark.parametrize("mode_services", ["kubelet"], indirect=True)
 def test_kubelet_pods_have_the_kubelets_probe_and_no_prober(mode_services: Services) -> None:
     mode_services.apply("shop", public_spec())

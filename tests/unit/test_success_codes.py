@@ -44,3 +44,9 @@ def test_each_valid_row_says_what_counts_both_ways() -> None:
     for row in SUCCESS_CODES_TABLE["valid"]:
         assert row["healthy"] and row["unhealthy"], row["codes"]
         assert not set(row["healthy"]) & set(row["unhealthy"]), row["codes"]
+
+
+def test_kubectl_explain_says_which_mode_counts_which_codes() -> None:
+    description = " ".join((HealthCheck.model_fields["success_codes"].description or "").split())
+    assert "LIGHTSHIP_HEALTH_CHECK=exact" in description
+    assert "LIGHTSHIP_HEALTH_CHECK=kubelet" in description and "200..399" in description
