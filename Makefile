@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries helm-binary dist cluster cluster-down lint unit test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test test test-chaos install deploy run crd bench
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -40,11 +40,16 @@ system-deps:
 
 cluster-binaries:
 	hack/cluster/build.sh >/dev/null
+	hack/cluster/build-gateway.sh >/dev/null
 
 helm-binary:
 	hack/helm/build.sh >/dev/null
 
-cluster:
+# The real node's binaries (the default cluster runs it; side clusters do not need them).
+node-binaries: system-deps
+	hack/cluster/build.sh node >/dev/null
+
+cluster: system-deps
 	hack/cluster/cluster.sh up
 
 cluster-down:
@@ -61,7 +66,12 @@ crd: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-test: venv system-deps cluster-binaries helm-binary lint
+# The Go programs of the repository (the test application, the health-check prober): their own
+# tests, on 127.0.0.1 only.
+go-test:
+	for module in hack/testapp hack/prober; do (cd $$module && go vet ./... && go test ./...); done
+
+test: venv system-deps cluster-binaries node-binaries helm-binary lint go-test
 	$(BIN)/pytest -m "not chaos"
 
 test-chaos: venv system-deps cluster-binaries

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the unit tests need, and only those that are missing:
+# Installs the Debian packages the tests need, and only those that are missing:
 # - lua5.4 and lua-cjson run manifests/argocd/health.lua (tests/unit/test_argocd_health.py);
-# - the shellcheck package lints every hack/**/*.sh (tests/unit/test_scripts.py).
+# - the shellcheck package lints every hack/**/*.sh (tests/unit/test_scripts.py);
+# - the local cluster's real node (hack/cluster/node.sh): libseccomp-dev and pkg-config to build
+#   runc with seccomp, nftables for kube-proxy's rules and the node's forwarding filter, openssl
+#   for the cluster's certificates, iproute2 for the bridge, gettext-base (envsubst) for the
+#   node's configuration files, curl for its health checks.
 # With everything present it changes nothing and needs neither root nor the network.
 set -euo pipefail
 
@@ -12,6 +16,13 @@ command -v lua5.4 >/dev/null || missing+=(lua5.4)
 # cjson is a library, not a command: ask the interpreter, which works on any distribution.
 lua5.4 -e 'require "cjson"' >/dev/null 2>&1 || missing+=(lua-cjson)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev)
+command -v nft >/dev/null || missing+=(nftables)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v envsubst >/dev/null || missing+=(gettext-base)
+command -v curl >/dev/null || missing+=(curl)
 
 ((${#missing[@]} == 0)) && exit 0
 

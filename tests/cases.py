@@ -7,23 +7,30 @@ keys names the duplicate item (`spec.containers[1]`), where the models name its 
 (`spec.containers[1].name`), so those cases say both.
 """
 
+import json
 import re
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from lightship import GROUP, KIND, VERSION
 from lightship.api import (
+    HEALTH_CHECK_CONTAINER,
+    HEALTH_CHECK_PORT,
     MAX_ARG_LENGTH,
     MAX_COMMAND_ARGS,
     MAX_CONTAINER_NAME_LENGTH,
     MAX_CONTAINERS,
+    MAX_DOMAINS,
     MAX_ENV_NAME_LENGTH,
     MAX_ENV_VALUE_LENGTH,
     MAX_ENVIRONMENT,
     MAX_IMAGE_LENGTH,
+    MAX_IMAGE_PULL_SECRETS,
     MAX_INTERVAL_SECONDS,
     MAX_PATH_LENGTH,
     MAX_PORT,
     MAX_PORTS,
+    MAX_REDEPLOYED_AT_LENGTH,
     MAX_SCALE,
     MAX_SERVICE_NAME_LENGTH,
     MAX_SUCCESS_CODE,
@@ -36,6 +43,7 @@ from lightship.api import (
     MIN_SUCCESS_CODE,
     MIN_THRESHOLD,
     MIN_TIMEOUT_SECONDS,
+    Power,
 )
 
 Spec = dict[str, Any]
@@ -117,9 +125,49 @@ def _containers(count: int) -> list[dict[str, Any]]:
 _ENDPOINT = "publicEndpoint"
 _CHECK = "publicEndpoint.healthCheck"
 _CODES = f"{_CHECK}.successCodes"
+_DOMAINS = "publicDomainNames"
+_LONGEST_DOMAIN = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters
+
+
+def _domains(*groups: list[str]) -> list[dict[str, Any]]:
+    """Custom domains: one certificate per group."""
+    return [{"certificate": f"cert-{i}", "domains": group} for i, group in enumerate(groups)]
+
+
+_ENV = "containers[1].environment"
+_SECRET = {"name": "db", "key": "password"}
 
 INVALID_SPECS = [
     invalid("scale-0", "scale", MIN_SCALE - 1),
+    invalid("power-unknown", "power", "huge"),
+    invalid("power-uppercase", "power", "Nano"),
+    invalid("disabled-string", "disabled", "yes"),
+    invalid("image-pull-secret-uppercase", "imagePullSecrets", ["RegCred"], "imagePullSecrets[0]"),
+    invalid(
+        "image-pull-secrets-11",
+        "imagePullSecrets",
+        [f"reg-{i}" for i in range(MAX_IMAGE_PULL_SECRETS + 1)],
+    ),
+    invalid("redeployed-at-too-long", "redeployedAt", "x" * (MAX_REDEPLOYED_AT_LENGTH + 1)),
+    invalid("environment-neither-value-nor-secret", _ENV, [{"name": "A"}], f"{_ENV}[0].value"),
+    invalid(
+        "environment-value-and-secret",
+        _ENV,
+        [{"name": "A", "value": "x", "secretKeyRef": _SECRET}],
+        f"{_ENV}[0].value",
+    ),
+    invalid(
+        "environment-secret-without-key",
+        _ENV,
+        [{"name": "A", "secretKeyRef": {"name": "db"}}],
+        f"{_ENV}[0].secretKeyRef.key",
+    ),
+    invalid(
+        "environment-secret-name-uppercase",
+        _ENV,
+        [{"name": "A", "secretKeyRef": {"name": "DB", "key": "k"}}],
+        f"{_ENV}[0].secretKeyRef.name",
+    ),
     invalid("scale-21", "scale", MAX_SCALE + 1),
     invalid("scale-string", "scale", "2"),
     invalid("containers-missing", "containers", ABSENT),
@@ -132,6 +180,7 @@ INVALID_SPECS = [
     invalid("container-name-54-chars", "containers[1].name", "c" * (MAX_CONTAINER_NAME_LENGTH + 1)),
     invalid("container-name-empty", "containers[1].name", ""),
     invalid("container-name-missing", "containers[1].name", ABSENT),
+    invalid("container-name-of-the-health-check", "containers[1].name", HEALTH_CHECK_CONTAINER),
     duplicate("container-names-duplicate", "containers[1].name", "web", "containers[1]", "name"),
     invalid("image-missing", "containers[1].image", ABSENT),
     invalid("image-empty", "containers[1].image", ""),
@@ -198,6 +247,7 @@ INVALID_SPECS = [
         "containers[1].ports[1]",
         "port",
     ),
+    invalid("port-of-the-health-check", "containers[1].ports[0].port", HEALTH_CHECK_PORT),
     invalid("port-open-on-two-containers", "containers[1].ports[0].port", 80),
     invalid(
         "ports-21",
@@ -243,6 +293,52 @@ INVALID_SPECS = [
     invalid(
         "success-codes-too-long", _CODES, ",".join(["200"] * (MAX_SUCCESS_CODES_LENGTH // 4 + 1))
     ),
+    invalid(
+        "domain-uppercase", _DOMAINS, _domains(["Shop.example.com"]), f"{_DOMAINS}[0].domains[0]"
+    ),
+    invalid("domain-wildcard", _DOMAINS, _domains(["*.example.com"]), f"{_DOMAINS}[0].domains[0]"),
+    invalid("domain-one-label", _DOMAINS, _domains(["shop"]), f"{_DOMAINS}[0].domains[0]"),
+    invalid(
+        "domain-label-hyphen",
+        _DOMAINS,
+        _domains(["-shop.example.com"]),
+        f"{_DOMAINS}[0].domains[0]",
+    ),
+    invalid(
+        "domain-label-64", _DOMAINS, _domains(["s" * 64 + ".com"]), f"{_DOMAINS}[0].domains[0]"
+    ),
+    invalid("domain-254", _DOMAINS, _domains(["e" + _LONGEST_DOMAIN]), f"{_DOMAINS}[0].domains[0]"),
+    invalid(
+        "domain-trailing-dot",
+        _DOMAINS,
+        _domains(["shop.example.com."]),
+        f"{_DOMAINS}[0].domains[0]",
+    ),
+    invalid("domains-empty", _DOMAINS, _domains([]), f"{_DOMAINS}[0].domains"),
+    invalid(
+        "domains-5-in-all",
+        _DOMAINS,
+        _domains([f"a{i}.example.com" for i in range(3)], ["b0.example.com", "b1.example.com"]),
+    ),
+    invalid(
+        "domain-twice", _DOMAINS, _domains(["shop.example.com"], ["shop.example.com"]), _DOMAINS
+    ),
+    invalid(
+        "certificate-twice",
+        _DOMAINS,
+        [{"certificate": "c", "domains": [d]} for d in ("a.example.com", "b.example.com")],
+    ),
+    invalid(
+        "certificate-bad-name",
+        f"{_DOMAINS}",
+        [{"certificate": "C_1", "domains": ["a.example.com"]}],
+        f"{_DOMAINS}[0].certificate",
+    ),
+    Case(
+        "domains-without-endpoint",
+        {**changed(_ENDPOINT, ABSENT), _DOMAINS: _domains(["shop.example.com"])},
+        f"spec.{_DOMAINS}",
+    ),
     invalid("unknown-field", "replicas", 2),
     invalid("unknown-field-in-container", "containers[1].restartPolicy", "Always"),
     invalid("unknown-field-in-health-check", f"{_CHECK}.port", 80),
@@ -252,6 +348,14 @@ VALID_SPECS = [
     Case("minimal", {"containers": [{"name": "a", "image": "nginx"}]}, ""),
     valid("base", "scale", MIN_SCALE),
     valid("scale-20", "scale", MAX_SCALE),
+    *(valid(f"power-{power}", "power", power.value) for power in Power),
+    valid("disabled", "disabled", True),
+    valid(
+        "image-pull-secrets-10",
+        "imagePullSecrets",
+        [f"reg-{i}.example" for i in range(MAX_IMAGE_PULL_SECRETS)],
+    ),
+    valid("redeployed-at", "redeployedAt", "2026-11-29T21:00:00Z"),
     valid("no-public-endpoint", _ENDPOINT, ABSENT),
     valid("no-health-check", f"{_CHECK}", ABSENT),
     valid("endpoint-on-https-port", "containers[0].ports[0].protocol", "HTTPS"),
@@ -293,8 +397,9 @@ VALID_SPECS = [
         "containers[1].environment",
         [
             {"name": "N" * MAX_ENV_NAME_LENGTH, "value": "v" * MAX_ENV_VALUE_LENGTH},
-            {"name": "_private.setting-1"},
+            {"name": "_private.setting-1", "value": "x"},
             {"name": "EMPTY", "value": ""},
+            {"name": "FROM_SECRET", "secretKeyRef": {"name": "db.credentials", "key": "pass_1"}},
         ],
     ),
     valid(
@@ -329,6 +434,19 @@ VALID_SPECS = [
         },
     ),
     valid("path-with-query", f"{_CHECK}.path", "/healthz?verbose=1&x=%20"),
+    valid("domains-none", _DOMAINS, []),
+    valid(
+        "domains-4-with-one-certificate",
+        _DOMAINS,
+        _domains([f"s{i}.example.com" for i in range(MAX_DOMAINS)]),
+    ),
+    valid(
+        "domains-4-with-two-certificates",
+        _DOMAINS,
+        _domains(["shop.example.com", "www.shop.example.com"], ["shop.example.org", "x-1.io"]),
+    ),
+    valid("domain-253-chars", _DOMAINS, _domains([_LONGEST_DOMAIN])),
+    valid("domain-digits-and-hyphens", _DOMAINS, _domains(["0-shop.example-1.co.uk"])),
     valid("success-codes-200", _CODES, str(MIN_SUCCESS_CODE)),
     valid("success-codes-499", _CODES, str(MAX_SUCCESS_CODE)),
     valid("success-codes-full-range", _CODES, f"{MIN_SUCCESS_CODE}-{MAX_SUCCESS_CODE}"),
@@ -349,3 +467,11 @@ INVALID_NAMES = [
 ]
 
 VALID_NAMES = ["s", "shop-2", "s" * MAX_SERVICE_NAME_LENGTH]
+
+# The successCodes grammar as the health-check prober reads it: its Go tests read this file too,
+# with the codes each valid string counts as healthy and as unhealthy.
+SUCCESS_CODES_TABLE: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "hack" / "prober" / "testdata" / "success-codes.json").read_text()
+)
+VALID_SUCCESS_CODES: list[str] = [row["codes"] for row in SUCCESS_CODES_TABLE["valid"]]
+INVALID_SUCCESS_CODES: list[str] = SUCCESS_CODES_TABLE["invalid"]

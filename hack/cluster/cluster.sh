@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The local cluster: real kube-apiserver, etcd, kube-controller-manager and kube-scheduler built
-# from their Go modules (build.sh), run by kwokctl's binary runtime, with kwok simulating two nodes.
+# from their Go modules (build.sh), run by kwokctl's binary runtime, with kwok simulating two nodes,
+# and one real node (node.sh: kubelet, containerd, registry, cluster DNS) for the default cluster.
 #
 #   cluster.sh up     start the cluster, or reuse a healthy one; a broken one is replaced
 #   cluster.sh down   stop it and remove its state
+#   cluster.sh node-down, node-up   the real node alone (tests/integration/test_real_node_cleanup.py)
 #
 # State lives in .cluster/ of the checkout (git-ignored); the kubeconfig is .cluster/kubeconfig.
 # LIGHTSHIP_CLUSTER=NAME runs another cluster beside it (the benchmarks use their own), with
-# its kubeconfig at .cluster/NAME.kubeconfig.
+# its kubeconfig at .cluster/NAME.kubeconfig, and no real node unless LIGHTSHIP_REAL_NODE=true
+# (only one real node can exist on a machine).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +30,12 @@ bin="$CLUSTER_BIN"
 # kwokctl finds kubectl on PATH to wait for the API; without it kwokctl would try to download one.
 export PATH="$bin:$PATH"
 kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
+source "$here/gateway.sh"
+
+source "$here/pki.sh"
+cluster_pki="$KWOK_WORKDIR/clusters/$name/pki"
+if [[ "$name" == lightship ]]; then real_node=${LIGHTSHIP_REAL_NODE:-true}; else real_node=${LIGHTSHIP_REAL_NODE:-false}; fi
+if [[ "$real_node" == true ]]; then source "$here/node.sh"; fi
 
 healthy() {
   [[ -f "$kubeconfig" ]] && kc get --raw=/readyz >/dev/null 2>&1 \
@@ -64,6 +73,11 @@ config() {
 }
 
 up() {
+  control_plane_up
+  if [[ "$real_node" == true ]]; then node_up; fi
+}
+
+control_plane_up() {
   "$here/build.sh" >/dev/null
   mkdir -p "$state"
   # One file per call: concurrent calls (test sessions sharing the cluster) must not see each
@@ -93,6 +107,7 @@ up() {
   fi
   rm -f "$kubeconfig"
   mv "$new" "$config_file"
+  pki_create "$cluster_pki"
   local start=$SECONDS
   kwokctl create cluster --name "$name" --config "$config_file" --kubeconfig "$kubeconfig" \
     --kube-apiserver-binary "$bin/kube-apiserver" \
@@ -110,13 +125,17 @@ up() {
 }
 
 down() {
+  if [[ "$real_node" == true ]]; then node_down; fi
   if [[ -x "$bin/kwokctl" ]] && known; then kwokctl delete cluster --name "$name" >&2; fi
   rm -f "$kubeconfig" "$config_file"
   say "down"
 }
 
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  up) up; gateway_up ;;
+  down) gateway_down; down ;;
+  node-up | node-down)
+    [[ "$real_node" == true ]] || fail "the cluster $name has no real node (LIGHTSHIP_REAL_NODE=true gives it one)"
+    "${1/-/_}" ;;
+  *) echo "usage: $0 up|down|node-up|node-down" >&2; exit 2 ;;
 esac

@@ -4,6 +4,20 @@
 KUBE_VERSION=1.37.2
 ETCD_VERSION=3.6.16
 KWOK_VERSION=0.8.0
-GO_MIN=1.26
+GO_MIN=1.26.8 # the CNI plugins v1.10.0 need it; kwok v0.8.0 needs 1.26
 CLUSTER_VERSIONS="k8s-v${KUBE_VERSION}-etcd-v${ETCD_VERSION}-kwok-v${KWOK_VERSION}"
 CLUSTER_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/${CLUSTER_VERSIONS}/bin"
+# The gateway (build-gateway.sh): Traefik Proxy, and the Gateway API version its go.mod pins.
+TRAEFIK_VERSION=3.7.13
+GATEWAY_API_VERSION=1.6.1
+GATEWAY_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/traefik-v${TRAEFIK_VERSION}-gateway-api-v${GATEWAY_API_VERSION}/bin"
+# The real node (hack/cluster/node.sh); its pieces are built from the modules under node/ and
+# from the Kubernetes module above (kubelet, kube-proxy).
+CONTAINERD_VERSION=2.4.2
+RUNC_VERSION=1.5.3
+CNI_PLUGINS_VERSION=1.10.0
+CRANE_VERSION=0.22.1
+COREDNS_VERSION=1.15.0
+NODE_VERSIONS="node-k8s-v${KUBE_VERSION}-containerd-v${CONTAINERD_VERSION}-runc-v${RUNC_VERSION}"
+NODE_VERSIONS+="-cni-v${CNI_PLUGINS_VERSION}-crane-v${CRANE_VERSION}-coredns-v${COREDNS_VERSION}"
+NODE_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/${NODE_VERSIONS}/bin"

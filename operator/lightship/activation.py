@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lightship import children, render
+from lightship import render, scaling
 from lightship.api import ContainerLog, DeploymentVersion, VersionState
 from lightship.history import Versions
 from lightship.lifecycle import Event
@@ -20,6 +20,7 @@ from lightship.settings import Settings
 class Activation:
     versions: Versions
     create_pods: list[Manifest] = field(default_factory=list)
+    delete_pods: list[str] = field(default_factory=list)
     # When to look again even if nothing changes: the activation deadline.
     requeue_after: float | None = None
     # The failing pod's containers whose last lines are not observed yet: read them before
@@ -32,33 +33,70 @@ def activate_or_fail(
     o: Observed, settings: Settings, versions: Versions, target: int | None
 ) -> Activation:
     """Moves an Activating target on, or makes its missing pods and waits (until its
-    deadline)."""
+    deadline). A disabled service runs no pods: its version waits, its deadline too."""
     version = versions.get(target) if target is not None else None
     if version is None or version.state != VersionState.Activating:
         return Activation(versions)
-    scale = o.spec.scale
     pods = o.live_pods(version.version)
-    failing = next((p for p in pods if p.failure is not None), None)
-    if failing is not None and failing.failure is not None:
-        return failed(o, versions, version, failing.failure, failing)
-    if version.version in o.rejected:
-        return failed(o, versions, version, Failure("PodRejected", o.rejected[version.version]))
-    ready = sum(1 for p in pods if p.ready)
-    if ready >= scale and render.controlled_or_absent(o.service, o.uid):
-        return activated(o, versions, version)
+    spec = o.spec_of(version.version) or o.spec
     present = {p.name for p in o.pods} | o.held("Pod")
-    missing = children.missing_pods(o.name, o.uid, o.spec, version.version, present)
+    plan = scaling.plan_pods(
+        o.name, o.uid, spec, version.version, pods, present, settings, serving=False
+    )
+    if o.spec.disabled:
+        waiting = version.model_copy(update={"message": "waits: the service is disabled"})
+        return Activation({**versions, version.version: waiting}, delete_pods=plan.delete)
+    failure = _failure(o, version.version, pods, settings)
+    if failure is not None:
+        return failed(o, versions, version, *failure)
+    scale = o.spec.scale
+    if plan.ready >= scale and render.controlled_or_absent(o.service, o.uid):
+        return activated(o, versions, version)
     timeout = settings.activation_timeout_seconds
-    elapsed = 0.0 if missing else (o.now - deadline_start(version, pods)).total_seconds()
+    elapsed = (o.now - deadline_start(version, pods)).total_seconds() if plan.all_made else 0.0
     if elapsed >= timeout:
-        failure = Failure("ActivationTimeout", timeout_message(o, version.version, ready, timeout))
-        return failed(o, versions, version, failure, next((p for p in pods if not p.ready), None))
-    waiting = version.model_copy(update={"message": f"{ready} of {scale} pods ready"})
+        message = timeout_message(o, version.version, plan.ready, timeout)
+        unready = next((p for p in pods if not p.ready), None)
+        return failed(o, versions, version, Failure("ActivationTimeout", message), unready)
+    waiting = version.model_copy(update={"message": f"{plan.ready} of {scale} pods ready"})
     return Activation(
         versions={**versions, version.version: waiting},
-        create_pods=missing,
-        requeue_after=max(timeout - elapsed, 0.0) + 0.5,
+        create_pods=plan.create,
+        delete_pods=plan.delete,
+        requeue_after=min(
+            [timeout - elapsed, *(left for _, left in _unschedulable(o, pods, settings))]
+        )
+        + 0.5,
     )
+
+
+def _failure(
+    o: Observed, version: int, pods: list[ObservedPod], settings: Settings
+) -> tuple[Failure, ObservedPod | None] | None:
+    """Why the version cannot start, if it cannot: a failing container, pods refused at
+    admission, or a pod the scheduler could not place for longer than the grace period."""
+    failing = next((p for p in pods if p.failure is not None), None)
+    if failing is not None and failing.failure is not None:
+        return failing.failure, failing
+    if version in o.rejected:
+        return Failure("PodRejected", o.rejected[version]), None
+    for failure, left in _unschedulable(o, pods, settings):
+        if left <= 0:
+            return failure, None
+    return None
+
+
+def _unschedulable(
+    o: Observed, pods: list[ObservedPod], settings: Settings
+) -> list[tuple[Failure, float]]:
+    """Each unschedulable pod's reason, and the seconds left before it fails its version: the
+    scheduler may place it once other pods end (or a cluster autoscaler adds a node)."""
+    return [
+        (pod.unschedulable, settings.unschedulable_grace_seconds - (o.now - since).total_seconds())
+        for pod in pods
+        if pod.unschedulable is not None
+        and (since := pod.unschedulable_since or pod.created_at) is not None
+    ]
 
 
 def deadline_start(version: DeploymentVersion, pods: list[ObservedPod]) -> datetime:

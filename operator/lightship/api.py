@@ -19,7 +19,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -49,6 +57,21 @@ MAX_LOG_LINES = 20
 MAX_LOG_BYTES = 2048
 MAX_VERSIONS_WITH_LOGS = 5
 MAX_SERVICE_NAME_LENGTH = 63
+# The health-check prober that every pod with a public endpoint carries (a native sidecar,
+# hack/prober) takes this container name and serves its verdict on this port: a user's container
+# may use neither. The port is outside Linux's ephemeral range (32768-60999), so no outgoing
+# connection of the pod holds it.
+HEALTH_CHECK_CONTAINER = "lightship-health-check"
+HEALTH_CHECK_PORT = 63990
+MAX_DOMAINS = 4  # custom domains of a service, in all
+MAX_DOMAIN_LENGTH = 253
+MAX_SECRET_NAME_LENGTH = 253
+MAX_SECRET_KEY_LENGTH = 253
+MAX_IMAGE_PULL_SECRETS = 10
+MAX_REDEPLOYED_AT_LENGTH = 64
+# The spec fields that make a deployment version (DESIGN §2), in wire form. Every other field
+# is capacity or a setting of the service, applied to the running version in place.
+DEPLOYMENT_FIELDS = ("containers", "publicEndpoint", "redeployedAt")
 
 # A DNS-1035 label: the service name becomes the name of a Service and an Ingress.
 SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -77,6 +100,26 @@ _IMAGE_MESSAGE = (
     "must be an image reference, [registry[:port]/]repository[:tag][@digest] with a lowercase "
     'repository, for example "nginx", "nginx:1.27" or "reg.example/app@sha256:<64 hex digits>"'
 )
+
+_RESERVED_PORT_MESSAGE = (
+    f"port {HEALTH_CHECK_PORT} is reserved: the health check of the public endpoint serves its "
+    f"verdict on it (container {HEALTH_CHECK_CONTAINER})"
+)
+_RESERVED_NAME_MESSAGE = (
+    f"{HEALTH_CHECK_CONTAINER} is reserved: it names the container of the public endpoint's "
+    "health check in every pod"
+)
+# A fully qualified domain name: two or more labels of lowercase letters, digits and hyphens,
+# no hyphen first or last in a label. No wildcard: each domain is served as it is written.
+_DOMAIN_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+DOMAIN_PATTERN = rf"^{_DOMAIN_LABEL}([.]{_DOMAIN_LABEL})+$"
+_DOMAIN_MESSAGE = (
+    f"must be a domain name such as shop.example.com: at most {MAX_DOMAIN_LENGTH} characters, "
+    "two or more dot-separated labels of lowercase letters, digits and hyphens (no hyphen "
+    "first or last in a label, at most 63 characters each), no wildcard"
+)
+# A Secret's name: a DNS-1123 subdomain.
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 _SUCCESS_CODES_PART = r"^[0-9]{3}(-[0-9]{3})?$"
 _SUCCESS_CODES_MESSAGE = (
@@ -184,7 +227,13 @@ class Port(_WireModel):
         ge=MIN_PORT,
         le=MAX_PORT,
         description=f"The port number, {MIN_PORT}..{MAX_PORT}, unique across all containers "
-        "of the service (they share one network).",
+        f"of the service (they share one network); {HEALTH_CHECK_PORT} is reserved for the "
+        "health check.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(f"self != {HEALTH_CHECK_PORT}", message=_RESERVED_PORT_MESSAGE)
+            ]
+        },
     )
     # Required rather than defaulted: an HTTP server port that silently became TCP could not
     # serve the public endpoint, and the error would point somewhere else.
@@ -193,9 +242,48 @@ class Port(_WireModel):
         "can serve the public endpoint."
     )
 
+    @field_validator("port")
+    @classmethod
+    def _port_not_reserved(cls, port: int) -> int:
+        if port == HEALTH_CHECK_PORT:
+            raise _invalid(_RESERVED_PORT_MESSAGE)
+        return port
+
+
+class SecretKeyRef(_WireModel):
+    """A key of a Secret in the service's namespace. The kubelet reads it; the operator never
+    does."""
+
+    name: str = Field(
+        max_length=MAX_SECRET_NAME_LENGTH,
+        pattern=SECRET_NAME_PATTERN,
+        description="The name of the Secret, in the service's namespace.",
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=MAX_SECRET_KEY_LENGTH,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="The key in the Secret whose value the variable takes.",
+    )
+
+
+_ONE_VALUE_MESSAGE = "exactly one of value or secretKeyRef must be set"
+
 
 class EnvironmentVariable(_WireModel):
-    """An environment variable of a container."""
+    """An environment variable of a container: a value, or a key of a Secret."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "has(self.value) != has(self.secretKeyRef)",
+                    message=_ONE_VALUE_MESSAGE,
+                    field_path=".value",
+                )
+            ]
+        }
+    )
 
     name: str = Field(
         min_length=1,
@@ -204,11 +292,26 @@ class EnvironmentVariable(_WireModel):
         description="The variable name: letters, digits, '_', '-' and '.', not starting with a "
         f"digit, at most {MAX_ENV_NAME_LENGTH} characters; unique within the container.",
     )
-    value: str = Field(
-        "",
+    value: str | None = Field(
+        None,
         max_length=MAX_ENV_VALUE_LENGTH,
-        description=f"The value, at most {MAX_ENV_VALUE_LENGTH} characters. Default: empty.",
+        description=f"The value, at most {MAX_ENV_VALUE_LENGTH} characters (may be empty). "
+        "Exactly one of value or secretKeyRef.",
     )
+    secret_key_ref: SecretKeyRef | None = Field(
+        None,
+        description="The value of a key of a Secret in the service's namespace, read by the "
+        "kubelet when the pod starts: a missing Secret or key fails the version "
+        "(CreateContainerConfigError). Exactly one of value or secretKeyRef.",
+    )
+
+    @model_validator(mode="after")
+    def _one_value(self) -> "EnvironmentVariable":
+        if (self.value is None) == (self.secret_key_ref is None):
+            _raise_violations(
+                EnvironmentVariable, [_violation(("value",), _ONE_VALUE_MESSAGE, self.value)]
+            )
+        return self
 
 
 Argument = Annotated[str, Field(max_length=MAX_ARG_LENGTH)]
@@ -223,7 +326,12 @@ class Container(_WireModel):
         pattern=CONTAINER_NAME_PATTERN,
         description="The container name: lowercase letters, digits and hyphens, not starting or "
         f"ending with a hyphen, at most {MAX_CONTAINER_NAME_LENGTH} characters; unique within "
-        "the service.",
+        f"the service; not {HEALTH_CHECK_CONTAINER}, the health check's.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(f"self != '{HEALTH_CHECK_CONTAINER}'", message=_RESERVED_NAME_MESSAGE)
+            ]
+        },
     )
     # A CEL rule rather than a `pattern`, so that the error explains the grammar instead of
     # quoting the regular expression.
@@ -261,6 +369,13 @@ class Container(_WireModel):
         "open on one container only.",
         json_schema_extra=_list_map("port"),
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_reserved(cls, name: str) -> str:
+        if name == HEALTH_CHECK_CONTAINER:
+            raise _invalid(_RESERVED_NAME_MESSAGE)
+        return name
 
     @field_validator("image")
     @classmethod
@@ -331,7 +446,10 @@ class HealthCheck(_WireModel):
         max_length=MAX_SUCCESS_CODES_LENGTH,
         description=f"HTTP codes that count as healthy, {MIN_SUCCESS_CODE}..{MAX_SUCCESS_CODE}: "
         'a list ("200,202"), an ascending range ("200-299") or both ("200,300-399"). '
-        'Default: "200-499".',
+        'Default: "200-499". The code is the path\'s own (a redirect is not followed). Counted '
+        "exactly as written by the default health check (operator setting "
+        "LIGHTSHIP_HEALTH_CHECK=exact); with LIGHTSHIP_HEALTH_CHECK=kubelet the kubelet's probe "
+        "counts 200..399 as healthy and every other code as unhealthy, whatever this lists.",
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
@@ -385,7 +503,50 @@ class PublicEndpoint(_WireModel):
     )
     health_check: HealthCheck = Field(
         HealthCheck(),
-        description="The health check of the endpoint. Every field is optional.",
+        description="The health check of the endpoint: its container receives traffic only while "
+        "it passes, and a new version goes live only when every pod passes. A check succeeds "
+        "when the path answers within timeoutSeconds with one of successCodes; a timeout or a "
+        "refused connection fails. Which codes count depends on the operator's "
+        "LIGHTSHIP_HEALTH_CHECK setting: see successCodes. Every field is optional.",
+    )
+
+
+def _domain_name(domain: str) -> str:
+    if not re.fullmatch(DOMAIN_PATTERN, domain):
+        raise _invalid(_DOMAIN_MESSAGE)
+    return domain
+
+
+Domain = Annotated[
+    str,
+    Field(
+        max_length=MAX_DOMAIN_LENGTH,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(f"self.matches('{DOMAIN_PATTERN}')", message=_DOMAIN_MESSAGE)
+            ]
+        },
+    ),
+    AfterValidator(_domain_name),
+]
+
+
+class DomainNames(_WireModel):
+    """Custom domains served by the public endpoint with one TLS certificate."""
+
+    certificate: str = Field(
+        max_length=MAX_SECRET_NAME_LENGTH,
+        pattern=SECRET_NAME_PATTERN,
+        description="The name of the kubernetes.io/tls Secret, in this namespace, whose "
+        "certificate covers these domains (cert-manager can issue it). The operator never "
+        "reads it: the gateway does.",
+    )
+    domains: list[Domain] = Field(
+        min_length=1,
+        max_length=MAX_DOMAINS,
+        description="The domains this certificate serves, for example shop.example.com; each "
+        "needs a DNS record pointing at the cluster's gateway.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 
@@ -414,6 +575,23 @@ _ENDPOINT_PORT_OPEN = _cel(
     " && p.protocol in ['HTTP', 'HTTPS']).map(p, p.port)).flatten()])",
     field_path=".publicEndpoint.containerPort",
 )
+_DOMAINS_NEED_ENDPOINT_MESSAGE = (
+    "custom domains are served by the public endpoint: set spec.publicEndpoint, or remove them"
+)
+_DOMAINS_NEED_ENDPOINT = _cel(
+    "size(self.publicDomainNames) == 0 || has(self.publicEndpoint)",
+    message=_DOMAINS_NEED_ENDPOINT_MESSAGE,
+    field_path=".publicDomainNames",
+)
+_DOMAINS_AT_MOST_MESSAGE = f"at most {MAX_DOMAINS} custom domains in all"
+_DOMAINS_AT_MOST = _cel(
+    f"self.map(e, size(e.domains)).sum() <= {MAX_DOMAINS}", message=_DOMAINS_AT_MOST_MESSAGE
+)
+_DOMAINS_UNIQUE_MESSAGE = "each custom domain may be listed once, with one certificate"
+_DOMAINS_UNIQUE = _cel(
+    "self.all(i, e, e.domains.all(d, !self.exists(j, o, j < i && d in o.domains)))",
+    message=_DOMAINS_UNIQUE_MESSAGE,
+)
 _PORTS_UNIQUE_ACROSS_CONTAINERS = _cel(
     "self.all(i, c, c.ports.all(p,"
     " !self.exists(j, o, j < i && o.ports.exists(q, q.port == p.port))))",
@@ -426,12 +604,29 @@ _PORTS_UNIQUE_ACROSS_CONTAINERS = _cel(
 )
 
 
+class Power(StrEnum):
+    """The capacity of each pod, as the managed service sizes its nodes (DESIGN §1)."""
+
+    nano = "nano"
+    micro = "micro"
+    small = "small"
+    medium = "medium"
+    large = "large"
+    xlarge = "xlarge"
+
+
 class ContainerServiceSpec(_WireModel):
-    """The deployment of a container service. Every change of it is a new deployment version."""
+    """A container service: its deployment (containers, publicEndpoint, redeployedAt), of which
+    every change makes a new deployment version, and its capacity and settings (scale, power,
+    disabled, publicDomainNames, imagePullSecrets), applied to the running version in place."""
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [_ENDPOINT_CONTAINER_EXISTS, _ENDPOINT_PORT_OPEN]
+            "x-kubernetes-validations": [
+                _ENDPOINT_CONTAINER_EXISTS,
+                _ENDPOINT_PORT_OPEN,
+                _DOMAINS_NEED_ENDPOINT,
+            ]
         }
     )
 
@@ -440,7 +635,41 @@ class ContainerServiceSpec(_WireModel):
         strict=True,
         ge=MIN_SCALE,
         le=MAX_SCALE,
-        description=f"Pods per deployment version, {MIN_SCALE}..{MAX_SCALE}. Default: 1.",
+        description=f"Pods serving the service, {MIN_SCALE}..{MAX_SCALE}. Default: 1. A change "
+        "applies to the running version in place (no new version): scale up adds pods, scale "
+        "down removes pods. The /scale subresource (kubectl scale, a HorizontalPodAutoscaler) "
+        "writes it.",
+    )
+    power: Power = Field(
+        Power.nano,
+        description="The capacity of each pod: nano (0.25 vCPU, 512Mi), micro (0.25, 1Gi), "
+        "small (0.5, 1Gi), medium (1, 2Gi), large (2, 4Gi) or xlarge (4, 8Gi), unless the "
+        "cluster admin sized them otherwise (LIGHTSHIP_POWERS). Each pod requests and is "
+        "limited to it. Default: nano. A change replaces the running pods one by one, ready "
+        "capacity never below the scale; no new version.",
+    )
+    disabled: bool = Field(
+        False,
+        strict=True,
+        description="true: every pod is stopped; the versions, the URL and the settings are "
+        "kept. false again: the active version runs again (no new version). Default: false.",
+    )
+    image_pull_secrets: list[
+        Annotated[str, Field(max_length=MAX_SECRET_NAME_LENGTH, pattern=SECRET_NAME_PATTERN)]
+    ] = Field(
+        [],
+        max_length=MAX_IMAGE_PULL_SECRETS,
+        description="Secrets (kubernetes.io/dockerconfigjson) in this namespace holding "
+        f"credentials for private registries, at most {MAX_IMAGE_PULL_SECRETS}; every pod "
+        "pulls with them. A change applies in place (no new version).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    redeployed_at: str | None = Field(
+        None,
+        max_length=MAX_REDEPLOYED_AT_LENGTH,
+        description="When `lightship redeploy` last asked for the deployment to be deployed "
+        "again (RFC 3339). Part of the deployment: any new value makes a new version, even of "
+        "an unchanged deployment (new pods, images given by tag pulled again).",
     )
     containers: list[Container] = Field(
         min_length=MIN_CONTAINERS,
@@ -456,6 +685,16 @@ class ContainerServiceSpec(_WireModel):
         None,
         description="The container port served publicly over HTTPS. Without it the service is "
         "private: reachable only on its private domain inside the cluster.",
+    )
+    public_domain_names: list[DomainNames] = Field(
+        [],
+        max_length=MAX_DOMAINS,
+        description=f"Custom domains, at most {MAX_DOMAINS} in all, served by the public "
+        "endpoint beside its generated host, each with the TLS certificate named with it.",
+        json_schema_extra={
+            **_list_map("certificate"),
+            "x-kubernetes-validations": [_DOMAINS_AT_MOST, _DOMAINS_UNIQUE],
+        },
     )
 
     @model_validator(mode="after")
@@ -488,8 +727,24 @@ class ContainerServiceSpec(_WireModel):
                     )
         if self.public_endpoint:
             violations += self._endpoint_violations(self.public_endpoint)
+        violations += self._domain_violations()
         _raise_violations(ContainerServiceSpec, violations)
         return self
+
+    def deployment(self) -> dict[str, Any]:
+        """The deployment, in wire form: what a version is made from and stores."""
+        wire: dict[str, Any] = self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return {key: wire[key] for key in DEPLOYMENT_FIELDS if key in wire}
+
+    def with_deployment(self, other: "ContainerServiceSpec") -> "ContainerServiceSpec":
+        """This spec's capacity and settings with the deployment of `other` (a version's)."""
+        return self.model_copy(
+            update={
+                "containers": other.containers,
+                "public_endpoint": other.public_endpoint,
+                "redeployed_at": other.redeployed_at,
+            }
+        )
 
     def _endpoint_violations(self, endpoint: PublicEndpoint) -> list[InitErrorDetails]:
         container = next((c for c in self.containers if c.name == endpoint.container_name), None)
@@ -517,6 +772,45 @@ class ContainerServiceSpec(_WireModel):
             ]
         return []
 
+    def _domain_violations(self) -> list[InitErrorDetails]:
+        if self.public_domain_names and self.public_endpoint is None:
+            return [_violation(("publicDomainNames",), _DOMAINS_NEED_ENDPOINT_MESSAGE, [])]
+        violations = []
+        if sum(len(entry.domains) for entry in self.public_domain_names) > MAX_DOMAINS:
+            violations.append(_violation(("publicDomainNames",), _DOMAINS_AT_MOST_MESSAGE, []))
+        seen: set[str] = set()
+        certificates: set[str] = set()
+        for index, entry in enumerate(self.public_domain_names):
+            if entry.certificate in certificates:  # the list-map key in the CRD
+                violations.append(
+                    _violation(
+                        ("publicDomainNames", index, "certificate"),
+                        f'duplicate certificate "{entry.certificate}"; list its domains once',
+                        entry.certificate,
+                    )
+                )
+            certificates.add(entry.certificate)
+            for position, domain in enumerate(entry.domains):
+                if domain in seen:
+                    violations.append(
+                        _violation(
+                            ("publicDomainNames", index, "domains", position),
+                            f'"{domain}" is listed twice; {_DOMAINS_UNIQUE_MESSAGE}',
+                            domain,
+                        )
+                    )
+                seen.add(domain)
+        return violations
+
+
+def read_deployment(data: Any) -> ContainerServiceSpec:
+    """A stored version's deployment, as a spec with the default capacity and settings. Versions
+    stored before capacity stopped making versions hold the whole spec (scale included): the
+    fields that are not the deployment's are ignored, so they read as the same deployment."""
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key in DEPLOYMENT_FIELDS}
+    return ContainerServiceSpec.model_validate(data)
+
 
 # Enum member names are their wire values, as in the Kubernetes API.
 class VersionState(StrEnum):
@@ -534,6 +828,8 @@ class ServiceState(StrEnum):
     Ready = "Ready"
     Deploying = "Deploying"
     Running = "Running"
+    Updating = "Updating"
+    Disabled = "Disabled"
 
 
 class ContainerLog(_WireModel):
@@ -597,10 +893,26 @@ class ContainerServiceStatus(_WireModel):
     )
     state: ServiceState = Field(
         ServiceState.Ready,
-        description="Ready (no active deployment), Deploying (a version is activating) or "
-        "Running (a version is active and none is activating).",
+        description="Ready (no active deployment), Deploying (a version is activating), "
+        "Running (a version is active and none is activating), Updating (a change of capacity "
+        "or settings is being applied to the active version) or Disabled (spec.disabled: every "
+        "pod stopped).",
+    )
+    replicas: int | None = Field(
+        None, description="The pods of the active version (the /scale subresource reads it)."
+    )
+    ready_replicas: int | None = Field(None, description="Those of them that are ready.")
+    selector: str | None = Field(
+        None,
+        description="The label selector of the active version's pods (the /scale subresource "
+        "reads it, so a HorizontalPodAutoscaler finds the pods).",
     )
     url: str | None = Field(None, description="The public HTTPS URL, with a public endpoint only.")
+    domains: list[str] | None = Field(
+        None,
+        max_length=MAX_DOMAINS,
+        description="The custom domains the public route serves, with a public endpoint only.",
+    )
     private_domain: str | None = Field(
         None, description="The domain name of the service inside the cluster."
     )

@@ -34,6 +34,7 @@ INDEXES = {
     "Pod": "lightship_pods",
     "Service": "lightship_services",
     "Ingress": "lightship_ingresses",
+    "HTTPRoute": "lightship_httproutes",
 }
 
 
@@ -125,7 +126,10 @@ class IndexView:
 
 def view_of(indexes: Mapping[str, Any], key: Key) -> dict[str, list[Manifest]]:
     """Everything the indexes hold of one service, by kind."""
-    return {kind: list(indexes[index].get(key, ())) for kind, index in INDEXES.items()}
+    return {
+        kind: list(indexes[index].get(key, ())) if index in indexes else []
+        for kind, index in INDEXES.items()
+    }
 
 
 class Cache:
@@ -141,7 +145,12 @@ class Cache:
     def use(self, handler_kwargs: Mapping[str, Any]) -> None:
         """Takes kopf's indexes from a handler's arguments."""
         if self.indexes is None:
-            self.indexes = {index: handler_kwargs[index] for index in INDEXES.values()}
+            # The route kind not in use has no index (handlers.watched_children).
+            self.indexes = {
+                index: handler_kwargs[index]
+                for index in INDEXES.values()
+                if index in handler_kwargs
+            }
 
     def saw(self, key: Key) -> None:
         """A watch showed a change of the service or one of its children."""

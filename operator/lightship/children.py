@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightship import GROUP, render
-from lightship.api import ContainerServiceSpec
+from lightship.api import ContainerServiceSpec, DomainNames
 from lightship.pods import ObservedPod
 from lightship.render import Manifest
 from lightship.settings import Settings
@@ -74,9 +74,11 @@ def routes(
     version: int,
     observed: tuple[Manifest | None, Manifest | None],
     settings: Settings,
+    domains: Sequence[DomainNames] = (),
 ) -> Routes:
-    """The Service and Ingress of the active version. One controlled by another owner is left
-    alone: the Conflict condition reports it."""
+    """The Service and the public route (Ingress or HTTPRoute: `ingress`) of the active
+    version, the route serving `domains` too. One controlled by another owner is left alone:
+    the Conflict condition reports it."""
     service, ingress = observed
     apply_service, delete_service = (
         converge(render.render_service(name, uid, spec, version), service)
@@ -84,44 +86,13 @@ def routes(
         else (None, False)
     )
     apply_ingress, delete_ingress = (
-        converge(render.render_ingress(name, uid, spec, settings), ingress)
+        converge(render.render_route(name, uid, spec, settings, domains), ingress)
         if render.controlled_or_absent(ingress, uid)
         else (None, False)
     )
     return Routes(apply_service, delete_service, apply_ingress, delete_ingress)
 
 
-def missing_pods(
-    name: str,
-    uid: str,
-    spec: ContainerServiceSpec,
-    version: int,
-    present: Collection[str],
-) -> list[Manifest]:
-    """The pods of a version to make: those whose names nothing holds (`present`: the pods
-    that exist, own or foreign, terminating too)."""
-    return [
-        render.render_pod(name, uid, spec, version, index)
-        for index in range(spec.scale)
-        if render.pod_name(name, version, index) not in present
-    ]
-
-
-def unwanted_pods(
-    name: str,
-    pods: Sequence[ObservedPod],
-    specs: Mapping[int, ContainerServiceSpec],
-    wanted: set[int],
-) -> list[str]:
-    """Pods of versions that do not run (`wanted`: those that do), or beyond their scale."""
-    unwanted = []
-    for pod in pods:
-        if pod.terminating:
-            continue
-        spec = specs.get(pod.version)
-        beyond_scale = spec is not None and pod.name not in {
-            render.pod_name(name, pod.version, i) for i in range(spec.scale)
-        }
-        if pod.version not in wanted or beyond_scale:
-            unwanted.append(pod.name)
-    return unwanted
+def unwanted_pods(pods: Sequence[ObservedPod], running: Collection[int]) -> list[str]:
+    """Pods of versions that do not run (`running`: those that do)."""
+    return [p.name for p in pods if not p.terminating and p.version not in running]

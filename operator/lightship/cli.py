@@ -206,34 +206,50 @@ def redeploy(
     version: int = typer.Option(..., "--version", help="the kept version to deploy again"),
     namespace: str = NamespaceOption,
 ) -> None:
-    """Deploy the spec of a kept version again, as a new version.
+    """Deploy a kept version's deployment again, as a new version (the newest one too).
 
-    This writes the object's spec: with GitOps, change the source of truth instead."""
+    Its containers and public endpoint become the spec's, and spec.redeployedAt records the
+    request, so a new version is made even when nothing else changed (new pods, images given
+    by tag pulled again). Capacity and settings stay as they are. This writes the object's
+    spec: with GitOps, change the source of truth instead."""
+    from datetime import UTC, datetime
+
     from kubernetes import client
 
     from lightship import GROUP, PLURAL, VERSION
+    from lightship.api import read_deployment
 
     api = kube_client()
     obj = _service_object(api, namespace, service)
     revision = _kept_revision(api, namespace, service, version)
-    # A JSON patch that replaces the spec whole, guarded by the object's resourceVersion.
+    deployment = read_deployment(revision.data).deployment()
+    now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    # A JSON patch guarded by the object's resourceVersion: a concurrent change is not undone.
+    patch: list[dict[str, Any]] = [
+        {
+            "op": "test",
+            "path": "/metadata/resourceVersion",
+            "value": obj["metadata"]["resourceVersion"],
+        },
+        {"op": "add", "path": "/spec/containers", "value": deployment["containers"]},
+        {"op": "add", "path": "/spec/redeployedAt", "value": now},
+    ]
+    if "publicEndpoint" in deployment:
+        patch.append(
+            {"op": "add", "path": "/spec/publicEndpoint", "value": deployment["publicEndpoint"]}
+        )
+    elif "publicEndpoint" in obj["spec"]:
+        patch.append({"op": "remove", "path": "/spec/publicEndpoint"})
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
         GROUP,
         VERSION,
         namespace,
         PLURAL,
         service,
-        [
-            {
-                "op": "test",
-                "path": "/metadata/resourceVersion",
-                "value": obj["metadata"]["resourceVersion"],
-            },
-            {"op": "replace", "path": "/spec", "value": revision.data},
-        ],
+        patch,
         _content_type="application/json-patch+json",
     )
-    typer.echo(f"{service}: the spec of version {version} is deployed again as a new version")
+    typer.echo(f"{service}: the deployment of version {version} is deployed again as a new version")
 
 
 @app.command("import")
@@ -248,16 +264,31 @@ def import_(
     namespace: str | None = typer.Option(
         None, "--namespace", "-n", help="the namespace to put in the manifest"
     ),
-    scale: int = typer.Option(1, "--scale", help="pods per deployment version"),
+    scale: int | None = typer.Option(
+        None, "--scale", help="pods serving the service (default: the service's, else 1)"
+    ),
+    service: str | None = typer.Option(
+        None,
+        "--service",
+        help="the output of `aws lightsail get-container-services --service-name NAME`: its "
+        "power, scale, isDisabled, publicDomainNames and privateRegistryAccess",
+    ),
 ) -> None:
     """Print a ContainerServiceDeployment made from a Lightsail container service deployment.
 
-    Reads the JSON files given to `aws lightsail create-container-service-deployment`."""
+    Reads the JSON files given to `aws lightsail create-container-service-deployment`, and
+    the container service's settings with --service."""
     from pathlib import Path
 
     import yaml
 
-    from lightship.migrate import MigrationError, import_service, read_json
+    from lightship.migrate import (
+        MigrationError,
+        import_service,
+        read_json,
+        registry_secret,
+        the_service,
+    )
 
     try:
         manifest = import_service(
@@ -266,13 +297,23 @@ def import_(
             read_json(Path(public_endpoint)) if public_endpoint else None,
             namespace,
             scale,
+            service=the_service(name, read_json(Path(service))) if service else None,
             containers_file=containers,
             public_endpoint_file=public_endpoint or "public-endpoint.json",
+            service_file=service or "service.json",
         )
     except MigrationError as error:
         for problem in error.problems:
             typer.echo(f"lightship: {problem}", err=True)
         raise typer.Exit(2) from None
+    if manifest["spec"].get("imagePullSecrets"):
+        typer.echo(
+            f"lightship: note: the service pulled from Amazon ECR with a role "
+            f"(privateRegistryAccess); in the cluster, credentials are a Secret: create the "
+            f"kubernetes.io/dockerconfigjson Secret {registry_secret(name)} in the service's "
+            f"namespace (kubectl create secret docker-registry {registry_secret(name)} ...)",
+            err=True,
+        )
     typer.echo(yaml.safe_dump(manifest, sort_keys=False), nl=False)
 
 

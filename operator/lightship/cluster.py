@@ -11,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from lightship import GROUP, PLURAL, VERSION, logs, render
-from lightship.render import SERVICE_LABEL, Manifest
+from lightship.render import GATEWAY_GROUP, SERVICE_LABEL, Manifest
 
 log = logging.getLogger("lightship")
 MERGE_PATCH = "application/merge-patch+json"
@@ -69,10 +69,20 @@ class Cluster:
         )["items"]
         return items
 
+    def _http_routes(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """A CustomObjectsApi call on HTTPRoutes, taking (name, namespace, ...) as the typed
+        calls do."""
+
+        def on_http_route(name: str, namespace: str, *args: Any, **kwargs: Any) -> Any:
+            return call(GATEWAY_GROUP, "v1", namespace, "httproutes", name, *args, **kwargs)
+
+        return on_http_route
+
     def get(self, kind: str, namespace: str, name: str) -> Manifest | None:
         call: Callable[..., Any] = {
             "Service": self.core.read_namespaced_service,
             "Ingress": self.networking.read_namespaced_ingress,
+            "HTTPRoute": self._http_routes(self.custom.get_namespaced_custom_object),
         }[kind]
         return self._get_or_none(call, name, namespace)
 
@@ -123,6 +133,7 @@ class Cluster:
         call: Callable[..., Any] = {
             "Service": self.core.patch_namespaced_service,
             "Ingress": self.networking.patch_namespaced_ingress,
+            "HTTPRoute": self._http_routes(self.custom.patch_namespaced_custom_object),
         }[manifest["kind"]]
         self._send(
             call,
@@ -139,6 +150,7 @@ class Cluster:
             "Pod": self.core.delete_namespaced_pod,
             "Service": self.core.delete_namespaced_service,
             "Ingress": self.networking.delete_namespaced_ingress,
+            "HTTPRoute": self._http_routes(self.custom.delete_namespaced_custom_object),
             "ControllerRevision": self.apps.delete_namespaced_controller_revision,
         }[kind]
         try:

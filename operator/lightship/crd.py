@@ -92,6 +92,8 @@ _PRINTER_COLUMNS = [
     {"name": "Next", "type": "integer", "jsonPath": ".status.nextDeployment.version"},
     {"name": "URL", "type": "string", "jsonPath": ".status.url"},
     {"name": "Scale", "type": "integer", "jsonPath": ".spec.scale", "priority": 1},
+    {"name": "Power", "type": "string", "jsonPath": ".spec.power", "priority": 1},
+    {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -141,7 +143,16 @@ def custom_resource_definition() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "schema": {"openAPIV3Schema": root},
-                    "subresources": {"status": {}},
+                    # /scale: kubectl scale and a HorizontalPodAutoscaler write spec.scale and
+                    # read the active version's pods from the status.
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.scale",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
                     "additionalPrinterColumns": _PRINTER_COLUMNS,
                 }
             ],

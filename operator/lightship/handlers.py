@@ -19,7 +19,14 @@ from lightship.cache import INDEXES, Cache, Key, slim
 from lightship.cluster import Cluster
 from lightship.queue import WorkQueue
 from lightship.reconcile import reconcile, report_failure
-from lightship.render import MANAGED_BY, MANAGED_BY_LABEL, SERVICE_LABEL, Manifest
+from lightship.render import (
+    GATEWAY_GROUP,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    SERVICE_LABEL,
+    Manifest,
+    route_kind,
+)
 from lightship.settings import Settings
 
 
@@ -41,13 +48,24 @@ class SpecDigestStorage(kopf.AnnotationsDiffBaseStorage):
         return cast(kopf.BodyEssence, essence)
 
 
-# The kinds of children, as kopf names them, and what their index leaves out (never read).
+# The kinds of children, as kopf names them, and what their index leaves out (never read). A
+# route's status is read: its controller's answer (routes.route_status).
 CHILDREN = (
     ("v1", "pods", "Pod", ("spec",)),
     ("v1", "services", "Service", ("status",)),
-    ("networking.k8s.io", "ingresses", "Ingress", ("status",)),
     ("apps", "controllerrevisions", "ControllerRevision", ("status",)),
 )
+ROUTES = {
+    "Ingress": ("networking.k8s.io", "ingresses", "Ingress", ()),
+    "HTTPRoute": (GATEWAY_GROUP, "httproutes", "HTTPRoute", ()),
+}
+
+
+def watched_children(settings: Settings) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+    """The child kinds watched: the public route's is the one the settings choose, so that a
+    cluster without Gateway API's CRDs needs none in Ingress mode, nor Ingress rights in
+    Gateway mode."""
+    return (*CHILDREN, ROUTES[route_kind(settings)])
 
 
 def _index_by_service(drop: tuple[str, ...]) -> Callable[..., Awaitable[dict[Key, Manifest]]]:
@@ -71,8 +89,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = SpecDigestStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    # Watch only what this operator made, filtered by the API server.
-    for group, plural, _kind, _drop in CHILDREN:
+    # Watch only what this operator made, filtered by the API server (of the route kinds, the
+    # one the settings choose is watched).
+    for group, plural, _kind, _drop in (*CHILDREN, *ROUTES.values()):
         settings.watching.label_selectors[group, plural] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
     # kopf's own per-handler Events would be writes per change; keep only its errors.
     settings.posting.level = logging.ERROR
@@ -104,10 +123,11 @@ def register(cluster: Cluster, settings: Settings) -> None:
         ),
     )
     managed = {MANAGED_BY_LABEL: MANAGED_BY}
+    children = watched_children(settings)
     kopf.on.startup()(configure)
     # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
     kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])(objects)
-    for group, plural, kind, drop in CHILDREN:
+    for group, plural, kind, drop in children:
         kopf.index(group, plural, labels=managed, id=INDEXES[kind])(_index_by_service(drop))
 
     # The object: a spec generation that its status has not caught up with is a version to
@@ -141,5 +161,5 @@ def register(cluster: Cluster, settings: Settings) -> None:
             cache.saw((namespace, service))
             queue.trigger((namespace, service))
 
-    for group, plural, _kind, _drop in CHILDREN:
+    for group, plural, _kind, _drop in children:
         kopf.on.event(group, plural, labels=managed)(child_changed)

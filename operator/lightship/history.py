@@ -16,18 +16,21 @@ Versions = dict[int, DeploymentVersion]
 
 def known_versions(o: Observed) -> Versions:
     """The versions of the status, and those kept as revisions but missing from it (a status
-    write lost): the current generation's is Activating, the one the Service selects was
-    Active, the others are history."""
+    write lost): the one the Service selects was Active, the current deployment's is
+    Activating, the others are history."""
     versions = {v.version: v for v in (o.status.versions if o.status else [])}
     selected = selected_version(o)
+    current = o.current_revision()
     stored: dict[int, ObservedRevision | UnreadableRevision] = {**o.revisions, **o.unreadable}
     for number, revision in sorted(stored.items()):
         if number in versions:
             continue
-        if revision.generation == o.generation:
+        if number == selected:
+            state = VersionState.Active
+        elif number == current:
             state = VersionState.Activating
         else:
-            state = VersionState.Active if number == selected else VersionState.Inactive
+            state = VersionState.Inactive
         versions[number] = DeploymentVersion(
             version=number, state=state, created_at=revision.created_at
         )
@@ -44,8 +47,9 @@ def selected_version(o: Observed) -> int | None:
 
 @dataclass(frozen=True)
 class Target:
-    """The version of the current spec generation: known, to make (`revision`), or waiting
-    for its revision's name (`held`), which another owner's object holds."""
+    """The version of the current deployment: known, to make (`revision`), waiting for its
+    revision's name (`held`), which another owner's object holds, or none (a deployment
+    changed while the service is disabled becomes a version when it is enabled)."""
 
     version: int | None
     revision: Manifest | None = None
@@ -53,15 +57,13 @@ class Target:
 
 
 def target(o: Observed, versions: Versions) -> Target:
-    """The current generation's version. A new one's number follows every number the status
-    and the API server's revisions know, so one generation never gets two numbers."""
-    stored: list[ObservedRevision | UnreadableRevision] = [
-        *o.revisions.values(),
-        *o.unreadable.values(),
-    ]
-    for revision in stored:
-        if revision.generation == o.generation:
-            return Target(revision.version)
+    """The current deployment's version. A new one's number follows every number the status
+    and the API server's revisions know, so one deployment never gets two numbers."""
+    current = o.current_revision()
+    if current is not None:
+        return Target(current)
+    if o.spec.disabled:
+        return Target(None)
     number = max([*versions, *o.revisions, *o.unreadable, 0]) + 1
     name = render.revision_name(o.name, number)
     if name in o.held("ControllerRevision"):

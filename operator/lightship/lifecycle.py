@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lightship import render
+from lightship import render, scaling
 from lightship.api import (
     Condition,
     ContainerServiceStatus,
@@ -16,6 +16,8 @@ from lightship.api import (
     VersionState,
 )
 from lightship.observed import Observed
+from lightship.render import Manifest
+from lightship.routes import route_status
 from lightship.settings import Settings
 
 # A condition as decided: type, status, reason, message.
@@ -27,6 +29,16 @@ MAX_MESSAGE = 1024
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """The active version's pods as observed: for the state (Updating), and for /scale."""
+
+    settled: bool = True  # made with the current capacity, `scale` of them, all ready
+    replicas: int = 0
+    ready: int = 0
+    selector: str | None = None
+
+
+@dataclass(frozen=True)
 class Event:
     type: str  # Normal | Warning
     reason: str
@@ -34,33 +46,41 @@ class Event:
 
 
 def status(
-    o: Observed, settings: Settings, versions: list[DeploymentVersion]
+    o: Observed,
+    settings: Settings,
+    versions: list[DeploymentVersion],
+    capacity: Capacity = Capacity(),
 ) -> tuple[ContainerServiceStatus, list[Event]]:
     """The status of the decided versions (newest first), and the events of its conditions."""
     active = next((v for v in versions if v.state == VersionState.Active), None)
     activating = next((v for v in versions if v.state == VersionState.Activating), None)
-    if activating is not None:
-        state = ServiceState.Deploying
-    elif active is not None:
-        state = ServiceState.Running
-    else:
-        state = ServiceState.Ready
+    newest = versions[0] if versions else None
     active_spec = o.spec_of(active.version) if active else None
-    url = private_domain = None
+    url = private_domain = domains = None
     if active_spec is not None and active_spec.public_endpoint is not None:
         url = render.public_url(o.name, o.uid, settings)
+        domains = [d for entry in o.spec.public_domain_names for d in entry.domains] or None
     # The private domain is the Service's name, which exists while some container of the
     # serving (or else the coming) version opens a port.
     if any(container.ports for container in (active_spec or o.spec).containers):
         private_domain = render.private_domain(o.name, o.namespace)
-    marks = [ready(active), progressing(activating, versions[0] if versions else None)]
-    marks += [conflict(o), *history_unreadable(o)]
+    marks = [
+        *outcome(o, active, activating, newest, capacity),
+        progressing(activating, newest),
+        conflict(o),
+        route_rejected(o, settings),
+        *history_unreadable(o),
+    ]
     previous = o.status.conditions if o.status else []
     conditions, events = conditions_of(marks, previous, o.generation, o.now)
     return ContainerServiceStatus(
         observed_generation=o.generation,
-        state=state,
+        state=service_state(o, active, activating, capacity),
+        replicas=capacity.replicas,
+        ready_replicas=capacity.ready,
+        selector=capacity.selector,
         url=url,
+        domains=domains,
         private_domain=private_domain,
         current_deployment=active,
         next_deployment=activating,
@@ -69,10 +89,84 @@ def status(
     ), events
 
 
-def ready(active: DeploymentVersion | None) -> Mark:
-    if active is not None:
-        return ("Ready", "True", "VersionActive", f"version {active.version} serves the service")
-    return ("Ready", "False", "NoActiveVersion", "no version is active")
+def service_state(
+    o: Observed,
+    active: DeploymentVersion | None,
+    activating: DeploymentVersion | None,
+    capacity: Capacity,
+) -> ServiceState:
+    if o.spec.disabled:
+        return ServiceState.Disabled
+    if activating is not None:
+        return ServiceState.Deploying
+    if active is None:
+        return ServiceState.Ready
+    return ServiceState.Running if capacity.settled else ServiceState.Updating
+
+
+def outcome(
+    o: Observed,
+    active: DeploymentVersion | None,
+    activating: DeploymentVersion | None,
+    newest: DeploymentVersion | None,
+    capacity: Capacity,
+) -> list[Mark]:
+    """Ready, Reconciling and Stalled, as kstatus, kubectl wait, Flux and Argo CD read them:
+    Ready when the newest deployment serves with every setting applied; Reconciling while a
+    version activates or settings are applied; Stalled when the newest deployment failed."""
+    if newest is not None and newest.state == VersionState.Failed:
+        message = f"version {newest.version} failed: {newest.reason}: {newest.message}"
+        if active is not None:
+            message += f"; version {active.version} keeps serving"
+        return [
+            ("Ready", "False", "VersionFailed", message),
+            ("Reconciling", "False", "VersionFailed", message),
+            ("Stalled", "True", newest.reason or "VersionFailed", message),
+        ]
+    ready, reconciling = _progress(o, active, activating, capacity)
+    return [
+        ready,
+        reconciling,
+        ("Stalled", "False", "NoFailure", "the newest version has not failed"),
+    ]
+
+
+def _progress(
+    o: Observed,
+    active: DeploymentVersion | None,
+    activating: DeploymentVersion | None,
+    capacity: Capacity,
+) -> tuple[Mark, Mark]:
+    """Ready and Reconciling, when the newest version has not failed."""
+    if o.spec.disabled and capacity.settled:
+        message = "the service is disabled: no pod runs"
+        return ("Ready", "True", "Disabled", message), ("Reconciling", "False", "Disabled", message)
+    if activating is not None and not o.spec.disabled:
+        message = f"version {activating.version} is activating: {activating.message}"
+        reason = "VersionActivating"
+    elif not capacity.settled:
+        reason = "Disabling" if o.spec.disabled else "Updating"
+        message = (
+            f"{capacity.ready} of {scaling.wanted(o.spec)} pods ready with the current capacity, "
+            f"{capacity.replicas} in all"
+        )
+    elif active is not None:
+        message = f"version {active.version} serves the service with every setting applied"
+        return ("Ready", "True", "VersionActive", message), (
+            "Reconciling",
+            "False",
+            "Settled",
+            message,
+        )
+    else:
+        message = "no version is active"
+        return ("Ready", "False", "NoActiveVersion", message), (
+            "Reconciling",
+            "False",
+            "NoActiveVersion",
+            message,
+        )
+    return ("Ready", "False", reason, message), ("Reconciling", "True", reason, message)
 
 
 def progressing(activating: DeploymentVersion | None, newest: DeploymentVersion | None) -> Mark:
@@ -89,7 +183,7 @@ def conflict(o: Observed) -> Mark:
     """Children of the service's names that another owner holds: left alone, reported."""
     held = [
         f"{kind} {o.namespace}/{o.name}"
-        for kind, child in (("Service", o.service), ("Ingress", o.ingress))
+        for kind, child in (("Service", o.service), (_kind_of(o.ingress, "Ingress"), o.ingress))
         if not render.controlled_or_absent(child, o.uid)
     ]
     held += sorted(f"{kind} {o.namespace}/{name}" for kind, name in o.foreign)
@@ -101,6 +195,32 @@ def conflict(o: Observed) -> Mark:
         for child in held
     )
     return ("Conflict", "True", "ForeignObject", message)
+
+
+def route_rejected(o: Observed, settings: Settings) -> Mark:
+    """The public route as its controller reports it: a route the gateway refuses is a visible
+    problem (True, with the gateway's reason), not a silent one."""
+    own = o.ingress if o.ingress is not None and render.controlled_by(o.ingress, o.uid) else None
+    if own is None:
+        return ("RouteRejected", "False", "NoRoute", "the service has no public route")
+    answer = route_status(own, settings.gateway)
+    if answer.accepted is False:
+        return ("RouteRejected", "True", answer.reason, answer.message)
+    kind = own.get("kind", "route")
+    if answer.accepted is None:
+        return (
+            "RouteRejected",
+            "False",
+            "NoAnswer",
+            f"no controller has answered for {kind} {o.name} yet",
+        )
+    where = f" at {', '.join(answer.addresses)}" if answer.addresses else ""
+    return ("RouteRejected", "False", "RouteAccepted", f"{kind} {o.name} is served{where}")
+
+
+def _kind_of(child: Manifest | None, default: str) -> str:
+    """A child's kind as observed (the route is an Ingress or an HTTPRoute)."""
+    return str((child or {}).get("kind") or default)
 
 
 def history_unreadable(o: Observed) -> list[Mark]:
@@ -124,7 +244,13 @@ def conditions_of(
     for type_, value, reason, message in marks:
         old = before.get(type_)
         flipped = old is None or old.status != value
-        abnormal = value == "True" and type_ not in ("Ready", "Progressing")
+        # A failed version (Stalled) is told by its own VersionFailed event.
+        abnormal = value == "True" and type_ not in (
+            "Ready",
+            "Progressing",
+            "Reconciling",
+            "Stalled",
+        )
         if abnormal and (flipped or (old is not None and old.message != message)):
             events.append(Event("Warning", reason, message[:MAX_MESSAGE]))
         conditions.append(

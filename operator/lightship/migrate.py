@@ -32,6 +32,28 @@ HEALTH_CHECK_FIELDS = (
 )
 
 
+# What `lightship import --service` takes of `aws lightsail get-container-services`: the
+# service's capacity and settings. The rest of that output (arn, state, url, ...) is what
+# Lightsail observed, not settings, and is left out.
+SERVICE_FIELDS = ("power", "scale", "isDisabled", "publicDomainNames", "privateRegistryAccess")
+
+
+def registry_secret(name: str) -> str:
+    """The Secret that replaces Lightsail's private registry access (an ECR puller role)."""
+    return f"{name}-registry"
+
+
+def the_service(name: str, given: object) -> object:
+    """The entry of service `name` in `get-container-services` output, or `given` itself when it
+    is one entry already."""
+    if isinstance(given, dict) and isinstance(given.get("containerServices"), list):
+        for entry in given["containerServices"]:
+            if isinstance(entry, dict) and entry.get("containerServiceName") == name:
+                return entry
+        raise MigrationError([f"no container service named {name} in containerServices"])
+    return given
+
+
 class MigrationError(ValueError):
     """The input cannot be imported. The message lists every problem, one a line."""
 
@@ -45,22 +67,31 @@ def import_service(
     containers: object,
     public_endpoint: object | None,
     namespace: str | None = None,
-    scale: int = 1,
+    scale: int | None = None,
     *,
+    service: object | None = None,
     containers_file: str = "containers.json",
     public_endpoint_file: str = "public-endpoint.json",
+    service_file: str = "service.json",
 ) -> dict[str, Any]:
-    """The ContainerServiceDeployment manifest of service `name`, from Lightsail's parsed JSON.
+    """The ContainerServiceDeployment manifest of service `name`, from Lightsail's parsed JSON:
+    the deployment's containers and public endpoint, and the container service's settings
+    (`service`: one entry of `get-container-services`). `scale` overrides the service's.
 
-    `containers_file` and `public_endpoint_file` are how errors name the two inputs.
+    The *_file arguments are how errors name the inputs.
     Raises MigrationError listing every problem found."""
     problems: list[str] = []
     try:
         validate_service_name(name)
     except ValueError as error:
         problems.append(str(error))
-    reshape = _Reshape(containers_file, public_endpoint_file)
-    spec = reshape.spec(containers, public_endpoint, scale)
+    reshape = _Reshape(containers_file, public_endpoint_file, service_file)
+    spec = reshape.spec(containers, public_endpoint)
+    if service is not None:
+        spec |= reshape.settings(name, service)
+    if scale is not None or "scale" not in spec:
+        spec["scale"] = 1 if scale is None else scale
+        reshape.origins[("scale",)] = ("--scale", "")
     try:
         wire = ContainerServiceSpec.model_validate(spec).model_dump(
             by_alias=True, exclude_none=True, mode="json"
@@ -119,14 +150,14 @@ def _join(path: str, rest: Loc) -> str:
 class _Reshape:
     """Turns Lightsail's shape into the spec's, remembering where each spec field came from."""
 
-    def __init__(self, containers_file: str, public_endpoint_file: str) -> None:
+    def __init__(self, containers_file: str, public_endpoint_file: str, service_file: str) -> None:
         self.containers_file = containers_file
         self.public_endpoint_file = public_endpoint_file
+        self.service_file = service_file
         self.problems: list[str] = []
         # Spec location -> (input file, path in it). A model error is named by the longest
         # prefix of its location found here, plus the rest of its location.
         self.origins: dict[Loc, tuple[str, str]] = {
-            ("scale",): ("--scale", ""),
             ("containers",): (containers_file, ""),
             ("publicEndpoint",): (public_endpoint_file, ""),
         }
@@ -155,10 +186,38 @@ class _Reshape:
             )
         return {field: given[field] for field in fields if field in given}
 
-    def spec(
-        self, containers: object, public_endpoint: object | None, scale: int
-    ) -> dict[str, Any]:
-        spec: dict[str, Any] = {"scale": scale, "containers": []}
+    def settings(self, name: str, given: object) -> dict[str, Any]:
+        """The spec fields of the container service's capacity and settings."""
+        file = self.service_file
+        if not isinstance(given, dict):
+            self.problem(file, "", f"expected a JSON object with {', '.join(SERVICE_FIELDS)}")
+            return {}
+        found = {field: given[field] for field in SERVICE_FIELDS if field in given}
+        spec: dict[str, Any] = {}
+        for field, key in (("power", "power"), ("scale", "scale"), ("isDisabled", "disabled")):
+            if field in found:
+                spec[key] = found[field]
+                self.origins[(key,)] = (file, field)
+        domains = found.get("publicDomainNames")
+        if isinstance(domains, dict):
+            spec["publicDomainNames"] = []
+            for index, (certificate, names) in enumerate(domains.items()):
+                where = f"publicDomainNames.{_key(certificate)}"
+                for part in ((), ("certificate",), ("domains",)):
+                    self.origins[("publicDomainNames", index, *part)] = (file, where)
+                spec["publicDomainNames"].append({"certificate": certificate, "domains": names})
+        elif domains is not None:
+            self.problem(
+                file, "publicDomainNames", "expected a JSON object of certificate name to domains"
+            )
+        role = (found.get("privateRegistryAccess") or {}).get("ecrImagePullerRole") or {}
+        if isinstance(role, dict) and role.get("isActive"):
+            spec["imagePullSecrets"] = [registry_secret(name)]
+            self.origins[("imagePullSecrets",)] = (file, "privateRegistryAccess")
+        return spec
+
+    def spec(self, containers: object, public_endpoint: object | None) -> dict[str, Any]:
+        spec: dict[str, Any] = {"containers": []}
         if isinstance(containers, dict):
             spec["containers"] = [
                 self.container(index, name, given)

@@ -4,12 +4,18 @@ API server. Children controlled by another owner are never taken for the service
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import ValidationError
 
-from lightship.api import ContainerServiceSpec, ContainerServiceStatus, error_messages
+from lightship.api import (
+    ContainerServiceSpec,
+    ContainerServiceStatus,
+    error_messages,
+    read_deployment,
+)
 from lightship.cluster import made_from
 from lightship.observed import Observed, ObservedRevision, UnreadableRevision
 from lightship.pods import observe_pod
@@ -30,39 +36,57 @@ def timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def observe(obj: Manifest, reader: Reader, api: Reader, now: datetime) -> Observed:
-    """Everything the rollout decision looks at. The revisions come from `api` whenever `reader`
-    shows none of the current generation: a version number is made only from what the API
-    server has (an index can lag behind a revision made by a run that failed afterwards)."""
+def observe(
+    obj: Manifest, reader: Reader, api: Reader, now: datetime, route_kind: str = "Ingress"
+) -> Observed:
+    """Everything the rollout decision looks at. The revisions come from `api` whenever the
+    spec changed since the status was written or `reader` shows no version of the current
+    deployment (an index can lag behind a revision made by a run that failed afterwards): a
+    version number is made only from what the API server has."""
     metadata = obj["metadata"]
     namespace, name, uid = metadata["namespace"], metadata["name"], metadata["uid"]
     generation = metadata["generation"]
+    status = _status(obj, namespace, name)
     revisions = reader.children("ControllerRevision", namespace, name)
-    if reader is not api and not any(
-        controlled_by(r, uid) and made_from(r) == generation for r in revisions
-    ):
-        revisions = api.children("ControllerRevision", namespace, name)
     pods = reader.children("Pod", namespace, name)
     readable, unreadable = _history(revisions, uid)
-    return Observed(
+    observed = Observed(
         name=name,
         namespace=namespace,
         uid=uid,
         generation=generation,
         spec=ContainerServiceSpec.model_validate(obj["spec"]),
-        status=_status(obj, namespace, name),
+        status=status,
         revisions=readable,
         unreadable=unreadable,
         pods=[observe_pod(pod) for pod in pods if controlled_by(pod, uid)],
-        foreign=frozenset(
-            (kind, child["metadata"]["name"])
-            for kind, children in (("ControllerRevision", revisions), ("Pod", pods))
-            for child in children
-            if not controlled_by(child, uid)
-        ),
+        foreign=_foreign(uid, revisions, pods),
         service=reader.get("Service", namespace, name),
-        ingress=reader.get("Ingress", namespace, name),
+        ingress=reader.get(route_kind, namespace, name),
         now=now,
+    )
+    stale = status is None or status.observed_generation != generation
+    if reader is not api and (stale or observed.current_revision() is None):
+        revisions = api.children("ControllerRevision", namespace, name)
+        readable, unreadable = _history(revisions, uid)
+        observed = replace(
+            observed,
+            revisions=readable,
+            unreadable=unreadable,
+            foreign=_foreign(uid, revisions, pods),
+        )
+    return observed
+
+
+def _foreign(
+    uid: str, revisions: list[Manifest], pods: list[Manifest]
+) -> frozenset[tuple[str, str]]:
+    """Children of the service's names held by another owner."""
+    return frozenset(
+        (kind, child["metadata"]["name"])
+        for kind, children in (("ControllerRevision", revisions), ("Pod", pods))
+        for child in children
+        if not controlled_by(child, uid)
     )
 
 
@@ -87,7 +111,7 @@ def _history(
         version: int = revision["revision"]
         created_at = timestamp(revision["metadata"]["creationTimestamp"])
         try:
-            spec = ContainerServiceSpec.model_validate(revision.get("data"))
+            spec = read_deployment(revision.get("data"))
         except ValidationError as error:
             unreadable[version] = UnreadableRevision(
                 version, generation, "; ".join(error_messages(error, root="data")), created_at

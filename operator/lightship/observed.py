@@ -15,7 +15,7 @@ from lightship.render import Manifest
 class ObservedRevision:
     version: int
     generation: int
-    spec: ContainerServiceSpec
+    spec: ContainerServiceSpec  # the stored deployment; capacity and settings at defaults
     created_at: datetime
 
 
@@ -40,7 +40,7 @@ class Observed:
     revisions: Mapping[int, ObservedRevision]
     pods: Sequence[ObservedPod]  # the service's own
     service: Manifest | None  # the Service named after the object, as observed
-    ingress: Manifest | None
+    ingress: Manifest | None  # the public route: an Ingress, or an HTTPRoute (LIGHTSHIP_GATEWAY)
     now: datetime
     unreadable: Mapping[int, UnreadableRevision] = field(default_factory=dict)
     # Children of the service's names held by another owner: (kind, name).
@@ -53,8 +53,26 @@ class Observed:
     rejected: Mapping[int, str] = field(default_factory=dict)
 
     def spec_of(self, version: int) -> ContainerServiceSpec | None:
+        """What the version's pods are made from: its deployment, with the current capacity and
+        settings (they are not part of a version)."""
         revision = self.revisions.get(version)
-        return revision.spec if revision else None
+        return self.spec.with_deployment(revision.spec) if revision else None
+
+    def current_revision(self) -> int | None:
+        """The version of the current deployment: the newest readable stored version, if the
+        spec's deployment is its deployment (a change of capacity keeps it; a change of the
+        deployment, even back to an older one, makes a new version). An unreadable version
+        (kept under looser rules) is current only when made from this very generation."""
+        for revision in self.unreadable.values():
+            if revision.generation == self.generation:
+                return revision.version
+        newest = max(self.revisions, default=None)
+        if (
+            newest is not None
+            and self.revisions[newest].spec.deployment() == self.spec.deployment()
+        ):
+            return newest
+        return None
 
     def live_pods(self, version: int) -> list[ObservedPod]:
         return [p for p in self.pods if p.version == version and not p.terminating]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lightship import render
+from lightship import power, render
 
 # Container reasons that mean a version cannot start. ErrImagePull is left out: the kubelet
 # retries it and reports ImagePullBackOff once the pull keeps failing.
@@ -42,6 +42,11 @@ class ObservedPod:
     log_containers: tuple[str, ...] = ()
     # When the pod was made: the activation deadline runs from its version's last pod.
     created_at: datetime | None = None
+    # The digest of the capacity it was made with (power.capacity_digest); None: made before.
+    capacity: str | None = None
+    # Why the scheduler cannot place it, and since when (PodScheduled=False, Unschedulable).
+    unschedulable: Failure | None = None
+    unschedulable_since: datetime | None = None
 
 
 def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
@@ -64,7 +69,19 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
         ended=phase in ("Failed", "Succeeded"),
         log_containers=tuple(c["name"] for c in containers if not c.get("ready") and _has_run(c)),
         created_at=_time(metadata.get("creationTimestamp")),
+        capacity=(metadata.get("annotations") or {}).get(power.CAPACITY_ANNOTATION),
+        **_unschedulable(conditions),
     )
+
+
+def _unschedulable(conditions: list[Mapping[str, Any]]) -> dict[str, Any]:
+    scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), {})
+    if scheduled.get("status") != "False" or scheduled.get("reason") != "Unschedulable":
+        return {}
+    return {
+        "unschedulable": Failure("Unschedulable", scheduled.get("message") or "Unschedulable"),
+        "unschedulable_since": _time(scheduled.get("lastTransitionTime")),
+    }
 
 
 def container_failure(container: Mapping[str, Any]) -> Failure | None:

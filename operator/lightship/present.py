@@ -77,12 +77,21 @@ def describe_deployment(entry: Mapping[str, Any] | None, now: datetime) -> str:
     return text + ")"
 
 
+def capacity(spec: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    """Scale, power and pods, as the service runs them now."""
+    text = f"scale {spec.get('scale', 1)}, power {spec.get('power', 'nano')}"
+    if spec.get("disabled"):
+        text += ", disabled"
+    return text + f"; pods {state.get('readyReplicas', 0)} ready of {state.get('replicas', 0)}"
+
+
 def status_rows(obj: Mapping[str, Any], now: datetime) -> list[Row]:
     """The `status` command's table: one (field, value) row each, conditions last."""
     metadata, state = obj["metadata"], obj.get("status") or {}
     rows: list[Row] = [
         ("Service", f"{metadata['namespace']}/{metadata['name']}"),
         ("State", state.get("state", "(not yet seen by the operator)")),
+        ("Capacity", capacity(obj.get("spec") or {}, state)),
         ("URL", state.get("url", "-")),
         ("Private domain", state.get("privateDomain", "-")),
         ("Active", describe_deployment(state.get("currentDeployment"), now)),

@@ -75,7 +75,8 @@ def reconcile(
     if obj is None or obj["metadata"].get("deletionTimestamp"):
         return None  # garbage collection removes the children
     try:
-        observed = observe(obj, reader, cluster, datetime.now(UTC).replace(microsecond=0))
+        now = datetime.now(UTC).replace(microsecond=0)
+        observed = observe(obj, reader, cluster, now, render.route_kind(settings))
     except ValidationError as error:
         # The API server accepted a spec the models refuse: the CRD and the models disagree.
         # Retrying cannot help; a new spec will be looked at again.
@@ -162,14 +163,17 @@ def _make_pods(run: Pass) -> None:
 
 
 def _route(run: Pass, *, from_index: bool) -> None:
-    """The Ingress, then the Service (the switch of traffic), then an Ingress no longer wanted.
+    """The route (Ingress or HTTPRoute), then the Service (the switch of traffic), then a route
+    no longer wanted.
     A Service or Ingress to create is looked up first: the indexes show only the operator's
     own, and one of another owner is reported, never merged into."""
     plan, observed = run.plan, run.observed
-    for manifest, present in (
-        (plan.apply_ingress, observed.ingress),
-        (plan.apply_service, observed.service),
-    ):
+    writes = [(plan.apply_ingress, observed.ingress), (plan.apply_service, observed.service)]
+    if observed.service is None:
+        # A new Service carries no traffic yet: made first, the route never names a missing
+        # backend (a gateway would report it refused, BackendNotFound, for a moment).
+        writes.reverse()
+    for manifest, present in writes:
         if manifest is None:
             continue
         kind = manifest["kind"]
@@ -185,7 +189,7 @@ def _route(run: Pass, *, from_index: bool) -> None:
         run.switched = True
         run.delete("Service", observed.name)
     if plan.delete_ingress:
-        run.delete("Ingress", observed.name)
+        run.delete(render.route_kind(run.settings), observed.name)
 
 
 def _write_status(run: Pass) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
-from lightship import GROUP, KIND, VERSION
-from lightship.api import Container, ContainerServiceSpec, Port, Protocol
-from lightship.settings import Settings
+from lightship import GROUP, KIND, VERSION, health, power
+from lightship.api import Container, ContainerServiceSpec, DomainNames, Port, Protocol
+from lightship.settings import HealthCheckMode, Settings, load_settings
 
 Manifest = dict[str, Any]
 
@@ -18,6 +19,7 @@ NAME_LABEL = "app.kubernetes.io/name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 SERVICE_LABEL = f"{GROUP}/service"
 VERSION_LABEL = f"{GROUP}/version"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
 # The generation a ControllerRevision was made from: maps spec generations to versions.
 GENERATION_ANNOTATION = f"{GROUP}/generation"
 
@@ -27,6 +29,11 @@ def labels(service: str, version: int | None = None) -> dict[str, str]:
     if version is not None:
         result[VERSION_LABEL] = str(version)
     return result
+
+
+def selector(service: str, version: int) -> str:
+    """The label selector of a version's pods, as the /scale subresource reports it."""
+    return ",".join(f"{key}={value}" for key, value in labels(service, version).items())
 
 
 def owner_reference(name: str, uid: str) -> dict[str, Any]:
@@ -97,49 +104,56 @@ def _port_name(port: Port) -> str:
     return f"{port.protocol.value.lower()}-{port.port}"
 
 
-def _container(container: Container, spec: ContainerServiceSpec) -> Manifest:
+def _container(container: Container, spec: ContainerServiceSpec, settings: Settings) -> Manifest:
     manifest: Manifest = {"name": container.name, "image": container.image}
     if container.command is not None:
         # The command replaces the image's CMD and keeps its ENTRYPOINT: that is `args`.
         manifest["args"] = list(container.command)
     if container.environment:
-        manifest["env"] = [{"name": e.name, "value": e.value} for e in container.environment]
+        manifest["env"] = [
+            {"name": e.name, "value": e.value}
+            if e.secret_key_ref is None
+            else {"name": e.name, "valueFrom": {"secretKeyRef": e.secret_key_ref.model_dump()}}
+            for e in container.environment
+        ]
     if container.ports:
         manifest["ports"] = [
             {"containerPort": p.port, "protocol": _transport(p.protocol)} for p in container.ports
         ]
     endpoint = spec.public_endpoint
     if endpoint is not None and endpoint.container_name == container.name:
-        check = endpoint.health_check
-        protocol = next(p.protocol for p in container.ports if p.port == endpoint.container_port)
-        manifest["readinessProbe"] = {
-            "httpGet": {
-                "path": check.path,
-                "port": endpoint.container_port,
-                "scheme": "HTTPS" if protocol == Protocol.HTTPS else "HTTP",
-            },
-            "timeoutSeconds": check.timeout_seconds,
-            "periodSeconds": check.interval_seconds,
-            "successThreshold": check.healthy_threshold,
-            "failureThreshold": check.unhealthy_threshold,
-        }
+        manifest["readinessProbe"] = health.readiness_probe(endpoint, container, settings)
     return manifest
 
 
+@cache
+def _operator_settings() -> Settings:
+    """The operator's own settings, read once from its environment (validated at its start)."""
+    return load_settings()
+
+
 def render_pod(
-    service: str, uid: str, spec: ContainerServiceSpec, version: int, index: int
+    service: str,
+    uid: str,
+    spec: ContainerServiceSpec,
+    version: int,
+    index: int,
+    settings: Settings | None = None,
 ) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _metadata(pod_name(service, version, index), service, uid, version),
-        "spec": {
-            "containers": [_container(c, spec) for c in spec.containers],
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "restartPolicy": "Always",
-        },
+    """One pod of a version; without `settings`, with the operator's own."""
+    settings = settings or _operator_settings()
+    pod_spec: Manifest = {
+        "containers": [_container(c, spec, settings) for c in spec.containers],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": "Always",
+        **power.pod_capacity(spec, settings),
     }
+    if spec.public_endpoint is not None and settings.health_check == HealthCheckMode.exact:
+        pod_spec["initContainers"] = [health.prober(spec, spec.public_endpoint, settings)]
+    metadata = _metadata(pod_name(service, version, index), service, uid, version)
+    metadata["annotations"] = {power.CAPACITY_ANNOTATION: power.capacity_digest(spec, settings)}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
 def render_service(
@@ -169,48 +183,52 @@ def render_service(
     }
 
 
-def render_ingress(
-    service: str, uid: str, spec: ContainerServiceSpec, settings: Settings
-) -> Manifest | None:
-    """The public endpoint, or None when the spec has none."""
-    endpoint = spec.public_endpoint
-    if endpoint is None:
-        return None
-    host = public_host(service, uid, settings)
+def _endpoint_port(spec: ContainerServiceSpec) -> int | None:
+    return spec.public_endpoint.container_port if spec.public_endpoint else None
+
+
+def public_hosts(
+    service: str, uid: str, settings: Settings, domains: Sequence[DomainNames] = ()
+) -> list[str]:
+    """Every host the public endpoint serves: the generated one, then the custom domains."""
+    return [public_host(service, uid, settings)] + [d for entry in domains for d in entry.domains]
+
+
+def _route_metadata(service: str, uid: str, settings: Settings) -> dict[str, Any]:
     metadata = _metadata(service, service, uid)
-    annotations = dict(settings.ingress_annotations)
-    protocol = next(
-        p.protocol
-        for c in spec.containers
-        if c.name == endpoint.container_name
-        for p in c.ports
-        if p.port == endpoint.container_port
-    )
-    if protocol == Protocol.HTTPS:
-        # The Service port's appProtocol says it too; ingress-nginx reads this annotation.
-        annotations["nginx.ingress.kubernetes.io/backend-protocol"] = "HTTPS"
-    if annotations:
-        metadata["annotations"] = annotations
+    if settings.ingress_annotations:
+        metadata["annotations"] = dict(settings.ingress_annotations)
+    return metadata
+
+
+def render_ingress(
+    service: str,
+    uid: str,
+    spec: ContainerServiceSpec,
+    settings: Settings,
+    domains: Sequence[DomainNames] = (),
+) -> Manifest | None:
+    """The public endpoint as an Ingress, or None when the spec has none. An HTTPS container
+    is reached over HTTPS by what the Service port says (name https-<port>, appProtocol
+    https), with no controller-specific annotation."""
+    port = _endpoint_port(spec)
+    if port is None:
+        return None
+    backend = {"service": {"name": service, "port": {"number": port}}}
     ingress_spec: dict[str, Any] = {
-        "tls": [{"hosts": [host], "secretName": settings.tls_secret_for(service)}],
+        "tls": [
+            {
+                "hosts": [public_host(service, uid, settings)],
+                "secretName": settings.tls_secret_for(service),
+            }
+        ]
+        + [{"hosts": list(entry.domains), "secretName": entry.certificate} for entry in domains],
         "rules": [
             {
                 "host": host,
-                "http": {
-                    "paths": [
-                        {
-                            "path": "/",
-                            "pathType": "Prefix",
-                            "backend": {
-                                "service": {
-                                    "name": service,
-                                    "port": {"number": endpoint.container_port},
-                                }
-                            },
-                        }
-                    ]
-                },
+                "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
             }
+            for host in public_hosts(service, uid, settings, domains)
         ],
     }
     if settings.ingress_class:
@@ -218,15 +236,73 @@ def render_ingress(
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": metadata,
+        "metadata": _route_metadata(service, uid, settings),
         "spec": ingress_spec,
     }
+
+
+def render_http_route(
+    service: str,
+    uid: str,
+    spec: ContainerServiceSpec,
+    settings: Settings,
+    domains: Sequence[DomainNames] = (),
+) -> Manifest | None:
+    """The public endpoint as a Gateway API HTTPRoute attached to LIGHTSHIP_GATEWAY, or None
+    when the spec has none. TLS is the Gateway's listeners' (README: custom domains); an HTTPS
+    container is reached over HTTPS by the Service port's appProtocol."""
+    port = _endpoint_port(spec)
+    if port is None or settings.gateway is None:
+        return None
+    gateway = settings.gateway
+    parent = {
+        "group": GATEWAY_GROUP,
+        "kind": "Gateway",
+        "namespace": gateway.namespace,
+        "name": gateway.name,
+    }
+    if gateway.listener:
+        parent["sectionName"] = gateway.listener
+    return {
+        "apiVersion": f"{GATEWAY_GROUP}/v1",
+        "kind": "HTTPRoute",
+        "metadata": _route_metadata(service, uid, settings),
+        "spec": {
+            "parentRefs": [parent],
+            "hostnames": public_hosts(service, uid, settings, domains),
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"name": service, "port": port}],
+                }
+            ],
+        },
+    }
+
+
+def route_kind(settings: Settings) -> str:
+    """The kind of the public route: HTTPRoute with LIGHTSHIP_GATEWAY, else Ingress."""
+    return "HTTPRoute" if settings.gateway else "Ingress"
+
+
+def render_route(
+    service: str,
+    uid: str,
+    spec: ContainerServiceSpec,
+    settings: Settings,
+    domains: Sequence[DomainNames] = (),
+) -> Manifest | None:
+    """The public route of the mode the settings choose: an HTTPRoute with LIGHTSHIP_GATEWAY,
+    else an Ingress."""
+    render = render_http_route if settings.gateway else render_ingress
+    return render(service, uid, spec, settings, domains)
 
 
 def render_revision(
     service: str, uid: str, spec: ContainerServiceSpec, version: int, generation: int
 ) -> Manifest:
-    """The stored full spec of one version."""
+    """The stored deployment of one version (DESIGN §2: capacity and settings are not part
+    of it)."""
     metadata = _metadata(revision_name(service, version), service, uid, version)
     metadata["annotations"] = {GENERATION_ANNOTATION: str(generation)}
     return {
@@ -234,5 +310,5 @@ def render_revision(
         "kind": "ControllerRevision",
         "metadata": metadata,
         "revision": version,
-        "data": spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        "data": spec.deployment(),
     }

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lightship import activation, children, history, lifecycle
-from lightship.api import ContainerServiceSpec, ContainerServiceStatus, VersionState
+from lightship import activation, children, history, lifecycle, render, scaling
+from lightship.api import ContainerServiceStatus, VersionState
 from lightship.lifecycle import Event
 from lightship.observed import Observed
 from lightship.render import Manifest
@@ -53,9 +53,9 @@ def plan(o: Observed, settings: Settings) -> Plan:
     active = next((v for v in versions.values() if v.state == VersionState.Active), None)
     serving = serve(o, settings, active.version if active else None)
     running = {v.version for v in versions.values() if v.state in RUNNING}
-    unwanted = children.unwanted_pods(o.name, o.pods, specs(o), running)
+    unwanted = children.unwanted_pods(o.pods, running)
     newest_first = sorted(versions.values(), key=lambda v: v.version, reverse=True)
-    status, told = lifecycle.status(o, settings, newest_first)
+    status, told = lifecycle.status(o, settings, newest_first, serving.capacity)
     requeue_after = step.requeue_after
     if target.held is not None:
         requeue_after = HELD_NAME_RETRY_SECONDS
@@ -63,7 +63,7 @@ def plan(o: Observed, settings: Settings) -> Plan:
         status=status,
         create_revision=target.revision,
         create_pods=[*step.create_pods, *serving.create_pods],
-        delete_pods=list(dict.fromkeys([*serving.delete_pods, *unwanted])),
+        delete_pods=list(dict.fromkeys([*step.delete_pods, *serving.delete_pods, *unwanted])),
         apply_service=serving.routes.apply_service,
         delete_service=serving.routes.delete_service,
         apply_ingress=serving.routes.apply_ingress,
@@ -78,10 +78,6 @@ def plan(o: Observed, settings: Settings) -> Plan:
 RUNNING = frozenset({VersionState.Activating, VersionState.Active})
 
 
-def specs(o: Observed) -> dict[int, ContainerServiceSpec]:
-    return {n: r.spec for n, r in o.revisions.items()}
-
-
 @dataclass(frozen=True)
 class Serving:
     """What keeps the active version serving: its pods, and the Service and Ingress on it."""
@@ -89,18 +85,35 @@ class Serving:
     create_pods: list[Manifest] = field(default_factory=list)
     delete_pods: list[str] = field(default_factory=list)
     routes: children.Routes = field(default_factory=children.Routes)
+    capacity: lifecycle.Capacity = field(default_factory=lifecycle.Capacity)
 
 
 def serve(o: Observed, settings: Settings, active: int | None) -> Serving:
-    """The active version has all its pods (an ended one is replaced once it is gone), and
-    the Service and Ingress point at it."""
+    """The active version has its pods as its capacity says (scaling.py: an ended one is
+    replaced once it is gone), and the Service and Ingress point at it."""
     spec = o.spec_of(active) if active is not None else None
     if active is None or spec is None:  # its revision is gone: nothing to rebuild it from
         return Serving()
-    ended = [p.name for p in o.live_pods(active) if p.ended]
+    pods = o.live_pods(active)
     present = {p.name for p in o.pods} | o.held("Pod")
+    plan = scaling.plan_pods(o.name, o.uid, spec, active, pods, present, settings, serving=True)
     return Serving(
-        create_pods=children.missing_pods(o.name, o.uid, spec, active, present),
-        delete_pods=ended,
-        routes=children.routes(o.name, o.uid, spec, active, (o.service, o.ingress), settings),
+        create_pods=plan.create,
+        delete_pods=plan.delete,
+        capacity=lifecycle.Capacity(
+            settled=plan.settled,
+            replicas=sum(1 for p in pods if not p.ended),
+            ready=sum(1 for p in pods if p.ready and not p.ended),
+            selector=render.selector(o.name, active),
+        ),
+        # Custom domains are a setting of the service, not of a version: the current spec's.
+        routes=children.routes(
+            o.name,
+            o.uid,
+            spec,
+            active,
+            (o.service, o.ingress),
+            settings,
+            o.spec.public_domain_names,
+        ),
     )

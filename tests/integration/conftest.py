@@ -6,6 +6,7 @@ so `pytest tests/integration` works on its own; LIGHTSHIP_CLUSTER chooses which 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -100,12 +101,19 @@ def operator(
     cluster: Cluster, crd: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
     """The operator, running for the whole session, with a short activation deadline so the
-    never-ready case fails within a test."""
+    never-ready case fails within a test, a short grace for unschedulable pods, and a power
+    sized beyond the local nodes (64 CPUs each: hack/cluster/nodes.yaml), so that pods of that
+    power cannot be scheduled."""
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     running = Operator(
         cluster,
         log_path,
-        {"LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "20", "LIGHTSHIP_NAMESPACES": f"{SESSION}-*"},
+        {
+            "LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "20",
+            "LIGHTSHIP_UNSCHEDULABLE_GRACE_SECONDS": "5",
+            "LIGHTSHIP_POWERS": json.dumps({"xlarge": {"cpu": "1000", "memory": "8Gi"}}),
+            "LIGHTSHIP_NAMESPACES": f"{SESSION}-*",
+        },
     )
     running.start()
     yield running

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ CLUSTER_NAME = os.environ.get("LIGHTSHIP_CLUSTER") or "lightship"
 # Every namespace of this test session starts with this, and the session's operator watches only
 # those: test sessions (and benchmarks) can share the cluster without their operators meeting.
 SESSION = f"t{secrets.token_hex(2)}"
+# The local cluster's registry holds the health-check prober (hack/prober) under this name: every
+# operator the tests start, and every pod they render to compare, uses it (unless set already).
+os.environ.setdefault(
+    "LIGHTSHIP_PROBE_IMAGE", f"127.0.0.1:5000/lightship/prober:{version('lightship')}"
+)
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 

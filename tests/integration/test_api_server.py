@@ -27,8 +27,10 @@ from lightship.api import (
 from tests.cases import (
     INVALID_NAMES,
     INVALID_SPECS,
+    INVALID_SUCCESS_CODES,
     VALID_NAMES,
     VALID_SPECS,
+    VALID_SUCCESS_CODES,
     Case,
     base_spec,
     changed,
@@ -36,6 +38,7 @@ from tests.cases import (
 from tests.integration.dry_run import Kubectl, dry_run, fields_named
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("crd")]
+_CHECK = "publicEndpoint.healthCheck"
 
 SAMPLES = sorted((Path(__file__).parents[2] / "manifests" / "samples").glob("*.yaml"))
 
@@ -51,6 +54,8 @@ CEL_CASES = {
     "image-empty-tag",
     "image-short-digest",
     "image-space",
+    "container-name-of-the-health-check",
+    "port-of-the-health-check",
     *(case.id for case in INVALID_SPECS if case.id.startswith("success-codes-")),
 } - {"success-codes-too-long"}
 
@@ -93,6 +98,19 @@ def test_valid_spec_is_accepted_with_the_models_defaults(
     assert json.loads(result.stdout)["spec"] == defaulted.model_dump(
         by_alias=True, exclude_none=True, mode="json"
     )
+
+
+@pytest.mark.parametrize(
+    ("codes", "accepted"),
+    [(codes, True) for codes in VALID_SUCCESS_CODES]
+    + [(codes, False) for codes in INVALID_SUCCESS_CODES],
+)
+def test_success_codes_as_the_prober_reads_them(
+    kubectl: Kubectl, dry_run_namespace: str, codes: str, accepted: bool
+) -> None:
+    """The prober's table of the grammar (hack/prober/testdata/success-codes.json)."""
+    result = dry_run(kubectl, dry_run_namespace, changed(f"{_CHECK}.successCodes", codes))
+    assert (result.returncode == 0) == accepted, result.stderr or result.stdout
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, id=id) for id, name in INVALID_NAMES])
@@ -156,4 +174,14 @@ def test_samples_apply_and_show_the_printer_columns(kubectl: Kubectl, namespace:
     assert table[0].split() == ["NAME", "STATE", "ACTIVE", "NEXT", "URL", "AGE"]
     assert sorted(line.split()[0] for line in table[1:]) == sorted(s.stem for s in SAMPLES)
     wide = kubectl("get", "csd", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "STATE", "ACTIVE", "NEXT", "URL", "SCALE", "AGE"]
+    assert wide[0].split() == [
+        "NAME",
+        "STATE",
+        "ACTIVE",
+        "NEXT",
+        "URL",
+        "SCALE",
+        "POWER",
+        "READY",
+        "AGE",
+    ]

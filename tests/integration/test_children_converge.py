@@ -35,10 +35,12 @@ def ingress_metadata(services: Services, name: str) -> tuple[dict[str, str], str
     return ingress.metadata.annotations or {}, ingress.spec.ingress_class_name
 
 
-def test_the_https_annotation_goes_when_the_endpoint_moves_to_http(services: Services) -> None:
+def test_the_route_follows_the_endpoint_from_https_to_http(services: Services) -> None:
+    """The route names the Service port; whether it speaks HTTPS is the port's (appProtocol),
+    never a controller's annotation on the route."""
     services.apply("shop", endpoint_on(443))
     services.wait_active("shop", 1)
-    assert ingress_metadata(services, "shop")[0].get(BACKEND_PROTOCOL) == "HTTPS"
+    assert BACKEND_PROTOCOL not in ingress_metadata(services, "shop")[0]
     services.apply("shop", endpoint_on(80))
     services.wait_active("shop", 2)
     annotations, _ = ingress_metadata(services, "shop")

@@ -142,13 +142,13 @@ def test_a_stored_version_the_models_refuse_is_reported_and_the_rest_works(
     old: dict[str, Any] = render.render_revision(
         "shop", uid, ContainerServiceSpec.model_validate(shop()), 7, 0
     )
-    old["data"]["scale"] = 100000
+    old["data"]["containers"][0]["ports"][0]["port"] = 100000
     cluster.kubectl("create", "-n", ns, "-f", "-", stdin=json.dumps(old))
     services.apply("shop", shop("nginx:1.27"))
     status = services.wait_active("shop", 8)
     condition = next(c for c in status["conditions"] if c["type"] == "HistoryUnreadable")
     assert (condition["status"], condition["reason"]) == ("True", "UnreadableVersion")
-    assert "version 7" in condition["message"] and "scale" in condition["message"]
+    assert "version 7" in condition["message"] and "ports[0].port" in condition["message"]
     wait_for(
         lambda: (
             ("Warning", "UnreadableVersion") in {(t, r) for t, r, _ in events(services, "shop")}

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lightship.api import HEALTH_CHECK_CONTAINER, HEALTH_CHECK_PORT
 from tests.integration.checks import leftovers
 from tests.integration.support import (
     Operator,
@@ -35,8 +36,11 @@ def test_first_deploy_becomes_active_with_pods_service_ingress_and_probe(
     )
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
         "Progressing": "False",
         "Conflict": "False",
+        "RouteRejected": "False",
     }
     assert all(c["observedGeneration"] == 1 for c in status["conditions"])
 
@@ -62,13 +66,16 @@ def test_first_deploy_becomes_active_with_pods_service_ingress_and_probe(
         assert (web["image"], web["args"]) == ("nginx:1.27", ["nginx", "-g", "daemon off;"])
         assert web["env"] == [{"name": "REDIS_HOST", "value": "localhost"}]
         assert web["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
-        assert web["readinessProbe"] == {
-            "httpGet": {"path": "/healthz", "port": 80, "scheme": "HTTP"},
-            "timeoutSeconds": 2,
-            "periodSeconds": 7,
-            "successThreshold": 2,
-            "failureThreshold": 2,
+        # The exact health check (the default): the prober sidecar checks the endpoint, the
+        # kubelet reads its verdict (test_health_check_modes.py has the kubelet mode).
+        assert web["readinessProbe"]["httpGet"] == {
+            "path": "/",
+            "port": HEALTH_CHECK_PORT,
+            "scheme": "HTTP",
         }
+        (prober,) = spec["initContainers"]
+        assert prober["name"] == HEALTH_CHECK_CONTAINER
+        assert {"-port=80", "-path=/healthz", "-interval=7", "-timeout=2"} <= set(prober["args"])
         assert cache["ports"] == [{"containerPort": 6379, "protocol": "TCP"}]
         assert "readinessProbe" not in cache
 
@@ -146,8 +153,9 @@ def test_failure_with_no_previous_version_leaves_no_active_deployment(services: 
     )
     assert status["state"] == "Ready"
     assert "currentDeployment" not in status and "url" not in status
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "NoActiveVersion")
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions["Ready"] == ("False", "VersionFailed")
+    assert conditions["Stalled"] == ("True", "ImagePullBackOff")
 
 
 def test_spec_change_while_activating_supersedes_it(services: Services) -> None:
@@ -194,6 +202,27 @@ def test_redeploy_makes_a_new_version_from_a_kept_one(services: Services) -> Non
     assert [p["spec"]["containers"][0]["image"] for p in services.pods("shop", 3)] == ["nginx:1.26"]
     assert services.get("shop")["spec"]["publicEndpoint"]["containerName"] == "web"
     assert status["url"]
+
+
+def test_redeploy_of_the_newest_version_makes_a_new_version(services: Services) -> None:
+    services.apply("shop", shop(scale=2))
+    services.wait_active("shop", 1)
+    before = uids(services.pods("shop", 1))
+    result = services.cluster.run_lightship(
+        "redeploy", "shop", "--version", "1", "-n", services.namespace
+    )
+    assert result.returncode == 0, result.stderr
+    status = services.wait_active("shop", 2)
+    assert states(status) == {2: "Active", 1: "Inactive"}
+    assert len(services.pods("shop", 2)) == 2 and not before & uids(services.pods("shop"))
+    spec = services.get("shop")["spec"]
+    assert spec["scale"] == 2 and spec["redeployedAt"].endswith("Z")
+    # Again: every request is a version, the spec otherwise unchanged.
+    result = services.cluster.run_lightship(
+        "redeploy", "shop", "--version", "2", "-n", services.namespace
+    )
+    assert result.returncode == 0, result.stderr
+    assert states(services.wait_active("shop", 3)) == {3: "Active", 2: "Inactive", 1: "Inactive"}
 
 
 def test_removing_the_public_endpoint_removes_ingress_and_url(services: Services) -> None:

@@ -34,6 +34,7 @@ from lightship.api import (
     MIN_THRESHOLD,
     MIN_TIMEOUT_SECONDS,
     ContainerServiceSpec,
+    Power,
     Protocol,
     error_messages,
 )
@@ -50,11 +51,21 @@ def _bounded(pattern: str, max_length: int) -> st.SearchStrategy[str]:
 
 container_names = _bounded(CONTAINER_NAME_PATTERN, MAX_CONTAINER_NAME_LENGTH)
 images = _bounded(IMAGE_PATTERN, MAX_IMAGE_LENGTH)
+_secret_names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?", fullmatch=True)
 environments = st.lists(
     st.fixed_dictionaries(
         {"name": _bounded(ENV_NAME_PATTERN, MAX_ENV_NAME_LENGTH)},
-        optional={"value": st.text(max_size=20)},
-    ),
+        # exactly one of value or secretKeyRef
+        optional={
+            "value": st.text(max_size=20),
+            "secretKeyRef": st.fixed_dictionaries(
+                {
+                    "name": _secret_names,
+                    "key": st.from_regex(r"[-._a-zA-Z0-9]{1,12}", fullmatch=True),
+                }
+            ),
+        },
+    ).filter(lambda variable: ("value" in variable) != ("secretKeyRef" in variable)),
     max_size=3,
     unique_by=lambda variable: variable["name"],
 )
@@ -100,7 +111,12 @@ def specs(draw: st.DrawFn) -> Spec:
         if draw(st.booleans()):
             container["command"] = draw(st.lists(st.text(max_size=10), min_size=1, max_size=3))
         containers.append(container)
-    spec: Spec = {"scale": draw(st.integers(MIN_SCALE, MAX_SCALE)), "containers": containers}
+    spec: Spec = {
+        "scale": draw(st.integers(MIN_SCALE, MAX_SCALE)),
+        "power": draw(st.sampled_from(Power)).value,
+        "disabled": draw(st.booleans()),
+        "containers": containers,
+    }
     web_ports = [
         (c["name"], p["port"])
         for c in containers

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from lightship import GROUP, VERSION, render
-from lightship.api import ContainerServiceSpec
+from lightship.api import HEALTH_CHECK_CONTAINER, ContainerServiceSpec
+from lightship.settings import Settings
 from tests.integration.checks import PRIVILEGED, assert_unprivileged
 from tests.integration.support import CRD_FILE, PLURAL, ROOT, Services, spec_of
 
@@ -97,6 +98,30 @@ def test_rendered_pods_are_refused_under_restricted(services: Services) -> None:
     pod["metadata"].pop("ownerReferences")
     result = dry_run(services, pod)
     assert result.returncode != 0 and "violates PodSecurity" in result.stderr, result.stderr
+
+
+def test_the_health_check_prober_meets_restricted(services: Services) -> None:
+    """The prober sidecar never lowers the level at which a pod is admitted: under restricted,
+    the server names the user's containers only, and admits the pod once they comply."""
+    label_namespace(services, "restricted")
+    spec = ContainerServiceSpec.model_validate(widest_spec())
+    pod = render.render_pod("shop", "uid", spec, 1, 0, Settings(health_check="exact"))
+    pod["metadata"].pop("ownerReferences")
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == [HEALTH_CHECK_CONTAINER]
+    refused = dry_run(services, pod)
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
+    assert '"c1"' in refused.stderr and HEALTH_CHECK_CONTAINER not in refused.stderr
+    for container in pod["spec"]["containers"]:
+        container["securityContext"] = {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+    admitted = dry_run(services, pod)
+    assert admitted.returncode == 0, admitted.stderr
+    assert "PodSecurity" not in admitted.stderr, admitted.stderr
 
 
 def schema_nodes(schema: Any) -> list[dict[str, Any]]:

@@ -75,7 +75,14 @@ def test_names_and_scope() -> None:
     }
     version = _version()
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
-    assert version["subresources"] == {"status": {}}
+    assert version["subresources"] == {
+        "status": {},
+        "scale": {
+            "specReplicasPath": ".spec.scale",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
+    }
 
 
 def test_printer_columns() -> None:
@@ -122,8 +129,17 @@ def test_cel_rules_name_their_fields() -> None:
     }
     assert validations == {
         "": [".metadata.name"],
-        ".spec": [".publicEndpoint.containerName", ".publicEndpoint.containerPort"],
+        ".spec": [
+            ".publicEndpoint.containerName",
+            ".publicEndpoint.containerPort",
+            ".publicDomainNames",
+        ],
         ".spec.containers": [None],
         ".spec.containers[].image": [None],
+        ".spec.containers[].name": [None],
+        ".spec.containers[].ports[].port": [None],
+        ".spec.containers[].environment[]": [".value"],
         ".spec.publicEndpoint.healthCheck.successCodes": [None],
+        ".spec.publicDomainNames": [None, None],
+        ".spec.publicDomainNames[].domains[]": [None],
     }

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lightship.settings import ENV_PREFIX, Settings, load_settings
+from lightship import render
+from lightship.api import ContainerServiceSpec
+from lightship.settings import ENV_PREFIX, Settings, load_settings, published_probe_image
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -171,3 +173,25 @@ def test_image_matches_the_project_and_dockerfile(container: dict[str, Any]) -> 
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^USER 10001(:10001)?$", dockerfile, re.MULTILINE)
     assert 'ENTRYPOINT ["lightship", "run"]' in dockerfile
+
+
+def test_probe_image_is_the_projects_prober_of_this_version(container: dict[str, Any]) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert published_probe_image() == f"ghcr.io/lightship-dev/prober:{version}"
+    env = {var["name"]: var["value"] for var in container["env"]}
+    assert env["LIGHTSHIP_PROBE_IMAGE"] == published_probe_image()
+    # The image's user is the one the pods run the prober as.
+    spec = ContainerServiceSpec.model_validate(
+        {
+            "containers": [
+                {"name": "web", "image": "nginx", "ports": [{"port": 80, "protocol": "HTTP"}]}
+            ],
+            "publicEndpoint": {"containerName": "web", "containerPort": 80},
+        }
+    )
+    pod = render.render_pod("shop", "uid", spec, 1, 0, Settings(health_check="exact"))
+    (prober,) = pod["spec"]["initContainers"]
+    user = prober["securityContext"]["runAsUser"]
+    dockerfile = (ROOT / "hack" / "prober" / "Dockerfile").read_text()
+    assert re.search(rf"^USER {user}:{user}$", dockerfile, re.MULTILINE)
+    assert 'ENTRYPOINT ["/prober"]' in dockerfile

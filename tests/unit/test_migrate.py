@@ -70,6 +70,10 @@ def test_service_with_public_endpoint(tmp_path: Path) -> None:
         "metadata": {"name": "shop"},
         "spec": {
             "scale": 1,
+            "power": "nano",
+            "disabled": False,
+            "imagePullSecrets": [],
+            "publicDomainNames": [],
             "containers": [
                 {
                     "name": "web",
@@ -124,6 +128,10 @@ def test_private_only_service() -> None:
     assert manifest["spec"] == {
         "scale": 1,
         "containers": [{"name": "job", "image": "busybox:1.36", "environment": [], "ports": []}],
+        "power": "nano",
+        "disabled": False,
+        "imagePullSecrets": [],
+        "publicDomainNames": [],
     }
 
 
@@ -250,3 +258,71 @@ def test_cli_names_the_file_given(tmp_path: Path) -> None:
         f"lightship: {containers}: web.foo: unknown field; "
         "expected image, command, environment, ports\n"
     )
+
+
+# `aws lightsail get-container-services --service-name shop`, as it prints it.
+SERVICES: dict[str, Any] = {
+    "containerServices": [
+        {
+            "containerServiceName": "shop",
+            "arn": "arn:aws:lightsail:eu-west-1:123456789012:ContainerService/x",
+            "state": "RUNNING",
+            "power": "small",
+            "scale": 3,
+            "isDisabled": True,
+            "publicDomainNames": {"shop-example-com": ["shop.example.com", "www.shop.example.com"]},
+            "privateRegistryAccess": {
+                "ecrImagePullerRole": {"isActive": True, "principalArn": "arn:aws:iam::1:role/x"}
+            },
+            "url": "https://shop.abc.eu-west-1.cs.amazonlightsail.com/",
+        }
+    ]
+}
+
+
+def test_service_settings_are_imported(tmp_path: Path) -> None:
+    containers = _write(tmp_path, "containers.json", CONTAINERS)
+    endpoint = _write(tmp_path, "public-endpoint.json", PUBLIC_ENDPOINT)
+    service = _write(tmp_path, "service.json", SERVICES)
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            "shop",
+            "--containers",
+            containers,
+            "--public-endpoint",
+            endpoint,
+            "--service",
+            service,
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    spec = yaml.safe_load(result.stdout)["spec"]
+    assert (spec["power"], spec["scale"], spec["disabled"]) == ("small", 3, True)
+    assert spec["publicDomainNames"] == [
+        {"certificate": "shop-example-com", "domains": ["shop.example.com", "www.shop.example.com"]}
+    ]
+    assert spec["imagePullSecrets"] == ["shop-registry"]
+    # The role's credentials cannot be carried over: the user is told to make the Secret.
+    assert "Secret shop-registry" in result.stderr and "docker-registry" in result.stderr
+
+
+def test_scale_option_overrides_the_service(tmp_path: Path) -> None:
+    manifest = import_service(
+        "shop", CONTAINERS, PUBLIC_ENDPOINT, scale=5, service=SERVICES["containerServices"][0]
+    )
+    assert manifest["spec"]["scale"] == 5
+
+
+def test_bad_service_settings_are_named_as_written() -> None:
+    entry = {"power": "huge", "scale": 0, "publicDomainNames": {"Bad_Cert": ["x.example.com"]}}
+    with pytest.raises(MigrationError) as raised:
+        import_service("shop", CONTAINERS, PUBLIC_ENDPOINT, service=entry)
+    assert raised.value.problems == [
+        "service.json: scale: Input should be greater than or equal to 1",
+        "service.json: power: Input should be 'nano', 'micro', 'small', 'medium', 'large' or "
+        "'xlarge'",
+        "service.json: publicDomainNames.Bad_Cert: String should match pattern "
+        "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'",
+    ]

@@ -53,9 +53,9 @@ def test_a_revision_the_indexes_do_not_show_yet_is_read_from_the_api_server() ->
     assert [v.version for v in decided.status.versions] == [2, 1]
 
 
-def test_the_api_server_is_not_asked_when_the_indexes_show_the_current_generation() -> None:
+def test_the_api_server_is_not_asked_when_the_indexes_show_the_current_deployment() -> None:
     shown = view(ControllerRevision=[revision(1, 1)])
-    observed = observe(service_object(1), shown, view(), NOW)
+    observed = observe(service_object(1, {"observedGeneration": 1}), shown, view(), NOW)
     assert sorted(observed.revisions) == [1]
 
 
@@ -75,9 +75,37 @@ def test_children_of_another_owner_are_held_names_not_history() -> None:
 
 
 def test_a_stored_version_the_models_refuse_is_kept_apart_with_the_reason() -> None:
-    refused = revision(1, 1, scale=1000)
+    refused = revision(1, 1, containers=[])
     shown = view(ControllerRevision=[refused, revision(2, 2)])
     observed = observe(service_object(2), shown, shown, NOW)
     assert sorted(observed.revisions) == [2]
     assert list(observed.unreadable) == [1]
-    assert "data.scale" in observed.unreadable[1].error
+    assert "data.containers" in observed.unreadable[1].error
+
+
+def test_revisions_of_the_previous_code_hold_the_whole_spec_and_read_as_its_deployment() -> None:
+    """Before capacity stopped making versions, a revision stored the whole spec, scale
+    included. After an upgrade the same deployment at any scale is the same version: no version
+    is made, none renumbered."""
+    whole = {**SPEC.model_dump(by_alias=True, exclude_none=True, mode="json"), "scale": 3}
+    old = [revision(1, 1), revision(2, 4)]
+    for made in old:
+        made["data"] = whole
+    status = {
+        "observedGeneration": 4,
+        "versions": [
+            {"version": 2, "state": "Active", "createdAt": "2026-11-26T10:00:00Z"},
+            {"version": 1, "state": "Inactive", "createdAt": "2026-11-26T09:00:00Z"},
+        ],
+    }
+    obj = service_object(5, status)
+    obj["spec"]["scale"] = 5  # a scale change after the upgrade
+    shown = view(ControllerRevision=old)
+    observed = observe(obj, shown, shown, NOW)
+    assert observed.unreadable == {} and observed.current_revision() == 2
+    decided = plan(observed, Settings())
+    assert decided.create_revision is None and decided.delete_revisions == []
+    assert [(v.version, v.state) for v in decided.status.versions] == [
+        (2, "Active"),
+        (1, "Inactive"),
+    ]

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from lightship import render
-from lightship.api import ContainerServiceSpec
-from lightship.settings import Settings
+from lightship.api import ContainerServiceSpec, DomainNames, read_deployment
+from lightship.settings import GatewayRef, Settings
 
 UID = "0b5c7a55-8f1e-4d4e-a7a1-7d3f0d5c9e21"
 SETTINGS = Settings(region="eu-1", base_domain="cs.example.com")
+EXACT = Settings(health_check="exact", probe_image="127.0.0.1:5000/lightship/prober:9.9.9")
+KUBELET = Settings(health_check="kubelet")
+GATEWAY_SETTINGS = Settings(
+    region="eu-1", base_domain="cs.example.com", gateway=GatewayRef("infra", "public")
+)
+DOMAINS = [
+    DomainNames(
+        certificate="shop-example-com", domains=["shop.example.com", "www.shop.example.com"]
+    ),
+    DomainNames(certificate="shop-example-org", domains=["shop.example.org"]),
+]
+HOST = f"shop.{render.service_id(UID)}.eu-1.cs.example.com"
 
 SHOP = ContainerServiceSpec.model_validate(
     {
@@ -39,7 +51,7 @@ SHOP = ContainerServiceSpec.model_validate(
 
 
 def test_pod_carries_labels_owner_and_every_container() -> None:
-    pod = render.render_pod("shop", UID, SHOP, version=7, index=1)
+    pod = render.render_pod("shop", UID, SHOP, version=7, index=1, settings=EXACT)
     assert pod["metadata"]["name"] == "shop-v7-1"
     assert pod["metadata"]["labels"] == {
         "app.kubernetes.io/name": "shop",
@@ -72,8 +84,58 @@ def test_pod_carries_labels_owner_and_every_container() -> None:
     assert dns["ports"] == [{"containerPort": 53, "protocol": "UDP"}]
 
 
-def test_readiness_probe_is_mapped_from_the_health_check() -> None:
-    web = render.render_pod("shop", UID, SHOP, 1, 0)["spec"]["containers"][0]
+def test_exact_health_check_is_a_prober_sidecar_whose_verdict_the_kubelet_reads() -> None:
+    pod = render.render_pod("shop", UID, SHOP, 1, 0, EXACT)["spec"]
+    (prober,) = pod["initContainers"]
+    assert prober["name"] == "lightship-health-check"
+    assert prober["image"] == "127.0.0.1:5000/lightship/prober:9.9.9"
+    assert prober["restartPolicy"] == "Always"  # a native sidecar: it runs beside the others
+    assert prober["args"] == [
+        "-scheme=http",
+        "-host=$(POD_IP)",
+        "-port=80",
+        "-path=/healthz",
+        "-interval=10",
+        "-timeout=3",
+        "-success-codes=200-499",
+        "-healthy-threshold=3",
+        "-unhealthy-threshold=4",
+        "-listen=:63990",
+    ]
+    assert prober["env"] == [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    ]
+    assert prober["ports"] == [{"containerPort": 63990, "protocol": "TCP"}]
+    requests, limits = prober["resources"]["requests"], prober["resources"]["limits"]
+    assert set(requests) == set(limits) == {"cpu", "memory"}
+    web, cache, dns = pod["containers"]
+    # The thresholds are the prober's: one answer of its verdict decides.
+    assert web["readinessProbe"] == {
+        "httpGet": {"path": "/", "port": 63990, "scheme": "HTTP"},
+        "timeoutSeconds": 1,
+        "periodSeconds": 1,
+        "successThreshold": 1,
+        "failureThreshold": 1,
+    }
+    assert "readinessProbe" not in cache and "readinessProbe" not in dns
+
+
+def test_exact_health_check_of_an_https_endpoint_with_a_dollar_in_its_path() -> None:
+    spec = _endpoint(container_port=443, path="/health$(HOME)?q=$$")
+    (prober,) = render.render_pod("shop", UID, spec, 1, 0, EXACT)["spec"]["initContainers"]
+    assert "-scheme=https" in prober["args"] and "-port=443" in prober["args"]
+    # The kubelet turns $$ into $ and expands $(NAME): the prober gets the path as written.
+    assert "-path=/health$$(HOME)?q=$$$$" in prober["args"]
+
+
+def test_no_prober_without_a_public_endpoint_or_in_kubelet_mode() -> None:
+    private = SHOP.model_copy(update={"public_endpoint": None})
+    assert "initContainers" not in render.render_pod("shop", UID, private, 1, 0, EXACT)["spec"]
+    assert "initContainers" not in render.render_pod("shop", UID, SHOP, 1, 0, KUBELET)["spec"]
+
+
+def test_kubelet_health_check_is_the_kubelets_own_probe() -> None:
+    web = render.render_pod("shop", UID, SHOP, 1, 0, KUBELET)["spec"]["containers"][0]
     assert web["readinessProbe"] == {
         "httpGet": {"path": "/healthz", "port": 80, "scheme": "HTTP"},
         "timeoutSeconds": 3,
@@ -83,22 +145,36 @@ def test_readiness_probe_is_mapped_from_the_health_check() -> None:
     }
 
 
-def test_readiness_probe_uses_https_for_an_https_endpoint() -> None:
-    spec = SHOP.model_copy(
-        update={
-            "public_endpoint": SHOP.public_endpoint.model_copy(  # type: ignore[union-attr]
-                update={"container_port": 443}
-            )
-        }
-    )
-    web = render.render_pod("shop", UID, spec, 1, 0)["spec"]["containers"][0]
+def _endpoint(**changes: object) -> ContainerServiceSpec:
+    """SHOP with its public endpoint's port or health-check path changed."""
+    endpoint = SHOP.public_endpoint
+    assert endpoint is not None
+    check = endpoint.health_check.model_copy(update={"path": changes.pop("path", "/healthz")})
+    endpoint = endpoint.model_copy(update={**changes, "health_check": check})
+    return SHOP.model_copy(update={"public_endpoint": endpoint})
+
+
+def test_kubelet_probe_uses_https_for_an_https_endpoint() -> None:
+    spec = _endpoint(container_port=443)
+    web = render.render_pod("shop", UID, spec, 1, 0, KUBELET)["spec"]["containers"][0]
     assert web["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 443, "scheme": "HTTPS"}
-    ingress = render.render_ingress("shop", UID, spec, SETTINGS)
-    assert ingress is not None
-    assert (
-        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"]
-        == "HTTPS"
-    )
+    # The route says nothing of the backend's protocol: the Service port does (name https-443,
+    # appProtocol https), which Ingress controllers and Gateway API implementations read.
+    for route in (
+        render.render_ingress("shop", UID, spec, SETTINGS),
+        render.render_http_route("shop", UID, spec, GATEWAY_SETTINGS),
+    ):
+        assert route is not None
+        assert "annotations" not in route["metadata"]
+    service = render.render_service("shop", UID, spec, 1)
+    assert service is not None
+    assert {
+        "name": "https-443",
+        "port": 443,
+        "targetPort": 443,
+        "protocol": "TCP",
+        "appProtocol": "https",
+    } in service["spec"]["ports"]
 
 
 def test_service_has_one_port_per_open_port_and_selects_the_version() -> None:
@@ -143,9 +219,69 @@ def test_ingress_host_tls_and_backend() -> None:
     assert render.public_url("shop", UID, settings) == f"https://{host}/"
 
 
-def test_no_ingress_without_a_public_endpoint() -> None:
+def test_ingress_serves_custom_domains_with_their_certificates() -> None:
+    ingress = render.render_ingress("shop", UID, SHOP, SETTINGS, DOMAINS)
+    assert ingress is not None
+    assert ingress["spec"]["tls"] == [
+        {"hosts": [HOST], "secretName": "shop-tls"},
+        {"hosts": ["shop.example.com", "www.shop.example.com"], "secretName": "shop-example-com"},
+        {"hosts": ["shop.example.org"], "secretName": "shop-example-org"},
+    ]
+    hosts = [HOST, "shop.example.com", "www.shop.example.com", "shop.example.org"]
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == hosts
+    backends = {str(rule["http"]["paths"]) for rule in ingress["spec"]["rules"]}
+    assert len(backends) == 1  # every host to the same Service port
+
+
+def test_http_route_attaches_to_the_gateway_for_every_host() -> None:
+    route = render.render_http_route("shop", UID, SHOP, GATEWAY_SETTINGS, DOMAINS)
+    assert route is not None
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["kind"] == "HTTPRoute"
+    assert route["metadata"]["name"] == "shop"
+    assert route["metadata"]["labels"]["lightship.dev/service"] == "shop"
+    assert route["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert route["spec"] == {
+        "parentRefs": [
+            {
+                "group": "gateway.networking.k8s.io",
+                "kind": "Gateway",
+                "namespace": "infra",
+                "name": "public",
+            }
+        ],
+        "hostnames": [HOST, "shop.example.com", "www.shop.example.com", "shop.example.org"],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": "shop", "port": 80}],
+            }
+        ],
+    }
+
+
+def test_http_route_names_the_listener_and_carries_the_annotations() -> None:
+    settings = Settings(
+        gateway=GatewayRef("infra", "public", "https"),
+        ingress_annotations={"example.com/team": "shop"},
+    )
+    route = render.render_http_route("shop", UID, SHOP, settings)
+    assert route is not None
+    assert route["spec"]["parentRefs"][0]["sectionName"] == "https"
+    assert route["metadata"]["annotations"] == {"example.com/team": "shop"}
+
+
+def test_the_gateway_setting_chooses_the_route() -> None:
+    ingress = render.render_route("shop", UID, SHOP, SETTINGS, DOMAINS)
+    route = render.render_route("shop", UID, SHOP, GATEWAY_SETTINGS, DOMAINS)
+    assert ingress is not None and ingress["kind"] == "Ingress"
+    assert route is not None and route["kind"] == "HTTPRoute"
+
+
+def test_no_route_without_a_public_endpoint() -> None:
     private = SHOP.model_copy(update={"public_endpoint": None})
-    assert render.render_ingress("shop", UID, private, SETTINGS) is None
+    for settings in (SETTINGS, GATEWAY_SETTINGS):
+        assert render.render_route("shop", UID, private, settings, DOMAINS) is None
 
 
 def test_service_id_is_stable_and_dns_safe() -> None:
@@ -155,12 +291,14 @@ def test_service_id_is_stable_and_dns_safe() -> None:
     assert len(first) == 12 and first.isalnum() and first.islower()
 
 
-def test_revision_keeps_the_full_spec_and_the_generation() -> None:
-    revision = render.render_revision("shop", UID, SHOP, version=3, generation=9)
+def test_revision_keeps_the_deployment_and_the_generation() -> None:
+    scaled = SHOP.model_copy(update={"scale": 4, "image_pull_secrets": ["regcred"]})
+    revision = render.render_revision("shop", UID, scaled, version=3, generation=9)
     assert revision["metadata"]["name"] == "shop-v3"
     assert revision["revision"] == 3
     assert revision["metadata"]["annotations"] == {"lightship.dev/generation": "9"}
-    assert ContainerServiceSpec.model_validate(revision["data"]) == SHOP
+    assert set(revision["data"]) == {"containers", "publicEndpoint"}  # no capacity
+    assert read_deployment(revision["data"]).deployment() == SHOP.deployment()
 
 
 def test_no_service_when_no_container_opens_a_port() -> None:

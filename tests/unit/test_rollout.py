@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lightship import render, rollout
+from lightship import power, render, rollout
 from lightship.api import (
     Condition,
     ContainerServiceSpec,
@@ -47,7 +47,12 @@ def version(number: int, state: VersionState, age: float = 60) -> DeploymentVers
     return DeploymentVersion(version=number, state=state, created_at=NOW - timedelta(seconds=age))
 
 
+# The capacity digest of pods made for spec() (power nano, no registry credentials).
+CAPACITY = power.capacity_digest(spec(), SETTINGS)
+
+
 def pod(number: int, index: int = 0, ready: bool = True, **extra: Any) -> ObservedPod:
+    extra.setdefault("capacity", CAPACITY)
     return ObservedPod(name=f"shop-v{number}-{index}", version=number, ready=ready, **extra)
 
 
@@ -120,7 +125,7 @@ def outline(result: Plan) -> dict[str, Any]:
         "abnormal": sorted(
             c.type
             for c in result.status.conditions
-            if c.status == "True" and c.type not in ("Ready", "Progressing")
+            if c.status == "True" and c.type not in ("Ready", "Progressing", "Reconciling")
         ),
         "requeue_after": result.requeue_after,
         "read_logs": result.read_logs,
@@ -144,12 +149,16 @@ def expect(
         "requeue_after": None,
         "read_logs": {},
     }
+    # The newest version failed: Stalled says so (DESIGN §3), whatever else the case is about.
+    if versions and versions[max(versions)] == VersionState.Failed:
+        nothing["abnormal"] = ["Stalled"]
     unknown = set(actions) - set(nothing)
     assert not unknown, f"not a plan field: {unknown}"
     return {**nothing, **actions, "versions": versions, "state": state}
 
 
 DEPLOYING, RUNNING, READY = ServiceState.Deploying, ServiceState.Running, ServiceState.Ready
+UPDATING, DISABLED = ServiceState.Updating, ServiceState.Disabled
 A, B, C = spec("nginx:1.26"), spec("nginx:1.27"), spec("nginx:1.28")
 PULL_ERROR = Failure("ImagePullBackOff", "container web: Back-off pulling image")
 OTHER_UID = "5d0e6c1e-0000-4000-8000-0000000000ff"
@@ -283,7 +292,8 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
             pods=[pod(1, 0), pod(1, 1, ended=True)],
             selected=1,
         ),
-        expect({1: ACTIVE}, RUNNING, create_pods=["shop-v1-2"], delete_pods=["shop-v1-1"]),
+        # Below its scale, the active version is Updating until its pods are back.
+        expect({1: ACTIVE}, UPDATING, create_pods=["shop-v1-2"], delete_pods=["shop-v1-1"]),
     ),
     (
         "a lost status is rebuilt from the revisions and the Service",
@@ -436,7 +446,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
             {1: FAILED},
             READY,
             delete_pods=["shop-v1-1"],
-            abnormal=["Conflict"],
+            abnormal=["Conflict", "Stalled"],
             events=["VersionFailed", "ForeignObject"],
         ),
     ),
@@ -516,9 +526,9 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
         replace(
             observed(
                 51,
-                spec(),
+                B,
                 [version(50, ACTIVE), *(version(n, INACTIVE) for n in range(49, 0, -1))],
-                revisions={n: (n, spec()) for n in range(2, 51)},
+                revisions={n: (n, A) for n in range(2, 51)},
                 pods=[pod(50)],
                 selected=50,
             ),
@@ -542,8 +552,9 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
         "history keeps 50 versions, always the active one",
         observed(
             51,
-            spec(),
+            B,
             [*(version(n, FAILED) for n in range(50, 1, -1)), version(1, ACTIVE)],
+            revisions={n: (n, A) for n in range(1, 51)},
             pods=[pod(1)],
             selected=1,
         ),

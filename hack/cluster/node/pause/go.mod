@@ -1,0 +1,3 @@
+module lightship.dev/hack/cluster/node/pause
+
+go 1.26.0
