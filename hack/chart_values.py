@@ -49,7 +49,7 @@ def manifest_settings(env: list[dict[str, Any]]) -> dict[str, Any]:
         name: given.get(var, Settings.model_fields[name].get_default(call_default_factory=True))
         for var, name in fields.items()
     }
-    return Settings(**values).model_dump()
+    return Settings(**values).model_dump(mode="json")
 
 
 def values_yaml(deployment_obj: dict[str, Any], settings: dict[str, Any]) -> str:
@@ -88,7 +88,9 @@ def setting_schema(name: str, default: Any) -> dict[str, Any]:
     bounds = Settings.model_json_schema()["properties"][name]
     schema |= {key: bounds[key] for key in ("minimum", "maximum") if key in bounds}
     if kind == "object":
-        schema["additionalProperties"] = {"type": "string"}
+        # A map of strings (annotations), or of objects (power sizes).
+        nested = any(isinstance(item, dict) for item in default.values())
+        schema["additionalProperties"] = {"type": "object" if nested else "string"}
     if kind == "array":
         schema["items"] = {"type": "string"}
     return schema

@@ -320,13 +320,21 @@ INVALID_SPECS = [
         _DOMAINS,
         _domains([f"a{i}.example.com" for i in range(3)], ["b0.example.com", "b1.example.com"]),
     ),
-    invalid(
-        "domain-twice", _DOMAINS, _domains(["shop.example.com"], ["shop.example.com"]), _DOMAINS
+    # The models name the repeated item's field, the API server (a CEL rule) the list.
+    Case(
+        "domain-twice",
+        changed(_DOMAINS, _domains(["shop.example.com"], ["shop.example.com"])),
+        f"spec.{_DOMAINS}[1].domains[0]",
+        f"spec.{_DOMAINS}",
     ),
-    invalid(
+    Case(
         "certificate-twice",
-        _DOMAINS,
-        [{"certificate": "c", "domains": [d]} for d in ("a.example.com", "b.example.com")],
+        changed(
+            _DOMAINS,
+            [{"certificate": "c", "domains": [d]} for d in ("a.example.com", "b.example.com")],
+        ),
+        f"spec.{_DOMAINS}[1].certificate",
+        f"spec.{_DOMAINS}",
     ),
     invalid(
         "certificate-bad-name",

@@ -178,7 +178,7 @@ def test_image_matches_the_project_and_dockerfile(container: dict[str, Any]) -> 
 def test_probe_image_is_the_projects_prober_of_this_version(container: dict[str, Any]) -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert published_probe_image() == f"ghcr.io/lightship-dev/prober:{version}"
-    env = {var["name"]: var["value"] for var in container["env"]}
+    env = {var["name"]: var.get("value") for var in container["env"]}
     assert env["LIGHTSHIP_PROBE_IMAGE"] == published_probe_image()
     # The image's user is the one the pods run the prober as.
     spec = ContainerServiceSpec.model_validate(
