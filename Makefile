@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries cluster cluster-down lint unit go-test test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries node-binaries cluster cluster-down lint unit go-test test test-chaos install deploy run crd bench
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -40,6 +40,10 @@ system-deps:
 cluster-binaries:
 	hack/cluster/build.sh >/dev/null
 
+# The real node's binaries (the default cluster runs it; side clusters do not need them).
+node-binaries: system-deps
+	hack/cluster/build.sh node >/dev/null
+
 cluster: system-deps
 	hack/cluster/cluster.sh up
 
@@ -62,7 +66,7 @@ unit: venv
 go-test:
 	for module in hack/testapp hack/prober; do (cd $$module && go vet ./... && go test ./...); done
 
-test: venv system-deps cluster-binaries lint go-test
+test: venv system-deps cluster-binaries node-binaries lint go-test
 	$(BIN)/pytest -m "not chaos"
 
 test-chaos: venv system-deps cluster-binaries

@@ -40,12 +40,17 @@ class Host:
 
 
 def node_script(action: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("LIGHTSHIP_CLUSTER",)}
-    subprocess.run([str(CLUSTER_SCRIPT), action], env=env, check=True, timeout=600)
+    subprocess.run([str(CLUSTER_SCRIPT), action], check=True, timeout=600)
 
 
 def processes() -> dict[str, Path]:
-    return {p.name: p for p in Path("/proc").iterdir() if p.name.isdigit()}
+    """The running processes: not the zombies of exited ones, which only the machine's init
+    (the parent of every daemon once its starter exits) can reap."""
+    return {
+        p.name: p
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and read(p / "stat").rpartition(") ")[2][:1] not in ("Z", "")
+    }
 
 
 def read(path: Path) -> str:
