@@ -69,7 +69,34 @@ def reconcile(
     wrote: list[Expectation] | None = None,
 ) -> float | None:
     """One level-based pass over a service. Returns when to look again, if it must. Reads what
-    `view` shows, else the API server; adds its writes to `wrote`."""
+    `view` shows, else the API server; adds its writes to `wrote`. A pass cut short because the
+    service or its namespace is being deleted meanwhile is no failure: nothing is left to do."""
+    try:
+        return _reconcile(cluster, settings, key, view, wrote)
+    except ApiException as error:
+        if not _going(cluster, key, error):
+            raise
+        log.info("%s/%s: being deleted; the pass stops (%s)", *key, api_message(error))
+        return None
+
+
+def _going(cluster: Cluster, key: Key, error: ApiException) -> bool:
+    """Whether a write was refused because the service or its namespace is being deleted."""
+    if error.status == 403:
+        return "NamespaceTerminating" in (error.body or "")
+    if error.status != 404:
+        return False
+    obj = cluster.service_object(*key)
+    return obj is None or bool(obj["metadata"].get("deletionTimestamp"))
+
+
+def _reconcile(
+    cluster: Cluster,
+    settings: Settings,
+    key: Key,
+    view: IndexView | None,
+    wrote: list[Expectation] | None,
+) -> float | None:
     reader = view or cluster
     obj = reader.service_object(*key)
     if obj is None or obj["metadata"].get("deletionTimestamp"):

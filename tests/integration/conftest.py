@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from tests.integration.checks import operator_failures
+from tests.integration.checks import RACES, operator_failures
 from tests.integration.helm import Helm
 from tests.integration.support import (
     CLUSTER_NAME,
@@ -130,8 +130,11 @@ def services(
     api_client: client.ApiClient, cluster: Cluster, namespace: str, operator: Operator
 ) -> Iterator[Services]:
     """The services of the test's namespace. After the test (before its namespace goes), the
-    operator's log must report no failure about them but a write refused by a race."""
+    operator's log must report no failure about them but a write refused by a race, or those
+    the test expects (`services.expected_failures`)."""
     since = operator.log_size()
-    yield Services(api_client, cluster, namespace)
-    failures = operator_failures(operator.log(since), namespace)
+    services = Services(api_client, cluster, namespace)
+    yield services
+    expected = services.expected_failures or RACES
+    failures = operator_failures(operator.log(since), namespace, expected)
     assert not failures, "the operator reported failures:\n" + "\n".join(failures)

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -204,6 +205,8 @@ class Services:
         self.networking = client.NetworkingV1Api(api_client)
         self.cluster = cluster
         self.namespace = namespace
+        # The failures of the operator a test causes on purpose (checks.operator_failures).
+        self.expected_failures: re.Pattern[str] | None = None
 
     def apply(self, name: str, spec: dict[str, Any], **metadata: Any) -> None:
         """`kubectl apply --server-side` of the object, as a user would."""
