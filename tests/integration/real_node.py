@@ -19,7 +19,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.integration.conftest import Cluster, create_namespace
+from tests.integration.support import Cluster, create_namespace
 
 TESTAPP = "127.0.0.1:5000/lightship/testapp"
 NODE_LABEL = "lightship.dev/node=real"

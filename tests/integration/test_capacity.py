@@ -12,8 +12,7 @@ from kubernetes import client
 
 from lightship import render
 from lightship.api import ContainerServiceSpec
-from tests.integration.conftest import Cluster, Operator, Services, wait_for
-from tests.integration.test_operator import shop, states
+from tests.integration.support import Cluster, Operator, Services, shop, states, wait_for
 
 CSD = "containerservicedeployments.lightship.dev"
 

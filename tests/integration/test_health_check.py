@@ -21,8 +21,8 @@ import pytest
 from kubernetes import client
 
 from lightship.api import HEALTH_CHECK_CONTAINER, HEALTH_CHECK_PORT
-from tests.integration.conftest import Cluster, Operator, Services, wait_for
 from tests.integration.real_node import container, http
+from tests.integration.support import Cluster, Operator, Services, wait_for
 from tests.integration.test_real_node import (  # noqa: F401
     DEADLINE,
     real,

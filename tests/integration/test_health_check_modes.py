@@ -13,13 +13,7 @@ import pytest
 from kubernetes import client
 
 from lightship.api import HEALTH_CHECK_CONTAINER, HEALTH_CHECK_PORT
-from tests.integration.conftest import (
-    SESSION,
-    Cluster,
-    Operator,
-    Services,
-    create_namespace,
-)
+from tests.integration.support import SESSION, Cluster, Operator, Services, create_namespace
 
 pytestmark = [pytest.mark.integration]
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import SESSION, Cluster, Operator, Services, wait_for
 from tests.integration.real_node import container, create_real_namespace
+from tests.integration.support import SESSION, Cluster, Operator, Services, wait_for
 
 GATEWAY = "127.0.0.1:8443"
 MODES = {"ingress": {}, "gateway": {"LIGHTSHIP_GATEWAY": "lightship-gateway/public/https"}}

@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import SESSION, Cluster, Operator, Services, wait_for
 from tests.integration.real_node import (
     ask,
     container,
@@ -35,6 +34,7 @@ from tests.integration.real_node import (
     ready_pods,
     stamped_log,
 )
+from tests.integration.support import SESSION, Cluster, Operator, Services, wait_for
 
 pytestmark = pytest.mark.realnode
 

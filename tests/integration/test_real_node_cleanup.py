@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CLUSTER_SCRIPT, ROOT, SESSION, Cluster
 from tests.integration.real_node import TESTAPP, create_real_namespace
+from tests.integration.support import CLUSTER_SCRIPT, ROOT, SESSION, Cluster
 
 pytestmark = pytest.mark.realnode
 
