@@ -204,8 +204,9 @@ _RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [^\]]*\] \S+\s+\[(?P<level>[A-Z]+)\s*\
 _FAILED_RUN = re.compile(r"reconcile failed \((?P<error>.*)\); retrying in", re.S)
 # Failures that writers racing explain, and a retry settles or the end of a namespace ends: a
 # write refused because the object changed since it was read (409), by another writer or by
-# the user, and a write into a namespace being deleted.
-_RACES = r"\A\(?409\b|NamespaceTerminating"
+# the user; a write to an object deleted since it was read (404: the service being deleted, a
+# child collected); a write into a namespace being deleted.
+_RACES = r"\A\(?(409|404)\b|NamespaceTerminating"
 RACES = re.compile(_RACES)
 # ... and, while the API server is away or starting again: refused and broken connections,
 # time-outs, and the errors of an API server that is not ready yet (5xx, 429), as the

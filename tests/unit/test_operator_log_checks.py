@@ -40,6 +40,7 @@ def test_a_failed_reconcile_is_seen_unless_a_race_explains_it() -> None:
     short = record("WARNING", "t1-ns/shop: reconcile failed (409 Conflict); retrying in 2 s")
     assert operator_failures(short) == []
     assert operator_failures(short.replace("409 Conflict", "422 Unprocessable Entity"))
+    assert operator_failures(short.replace("409 Conflict", "404 Not Found")) == []
     assert len(operator_failures(INFO + INVALID + CONFLICT)) == 1
     assert "not subscriptable" in operator_failures(NOT_API)[0]
 
