@@ -7,6 +7,7 @@ descriptions come from lightship.settings: a new setting is a new value, with no
 from __future__ import annotations
 
 import tomllib
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,22 @@ def manifest_settings(env: list[dict[str, Any]]) -> dict[str, Any]:
         name: given.get(var, Settings.model_fields[name].get_default(call_default_factory=True))
         for var, name in fields.items()
     }
-    return Settings(**values).model_dump(mode="json")
+    settings = Settings(**values)
+    return {name: _plain(getattr(settings, name)) for name in Settings.model_fields}
+
+
+def _plain(value: Any) -> Any:
+    """A setting as its environment variable spells it: enums by value, a named tuple (a power's
+    size) as an object, as LIGHTSHIP_POWERS takes it."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return _plain(value._asdict())
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def values_yaml(deployment_obj: dict[str, Any], settings: dict[str, Any]) -> str:

@@ -320,7 +320,8 @@ INVALID_SPECS = [
         _DOMAINS,
         _domains([f"a{i}.example.com" for i in range(3)], ["b0.example.com", "b1.example.com"]),
     ),
-    # The models name the repeated item's field, the API server (a CEL rule) the list.
+    # The models name the repeated item's field; the API server the list (a CEL rule on the
+    # domains) or the item (the list-map keyed by certificate).
     Case(
         "domain-twice",
         changed(_DOMAINS, _domains(["shop.example.com"], ["shop.example.com"])),
@@ -334,7 +335,7 @@ INVALID_SPECS = [
             [{"certificate": "c", "domains": [d]} for d in ("a.example.com", "b.example.com")],
         ),
         f"spec.{_DOMAINS}[1].certificate",
-        f"spec.{_DOMAINS}",
+        f"spec.{_DOMAINS}[1]",
     ),
     invalid(
         "certificate-bad-name",

@@ -44,7 +44,7 @@ def assert_no_new_version(services: Services, path: Path, mode: str) -> None:
     spec change applied after them is the barrier (the operator handles the events of one
     object in order); had they made a version, the barrier's would be version 3."""
     assert services.get("shop")["metadata"]["generation"] == 1
-    apply(services, manifest_file(services, path.parent, shop(scale=2)), mode)
+    apply(services, manifest_file(services, path.parent, shop("nginx:1.28")), mode)
     status = services.wait("shop", lambda s: s.get("state") == "Running", "the change settled")
     assert states(status) == {2: "Active", 1: "Inactive"}
     assert services.revisions("shop") == [1, 2]

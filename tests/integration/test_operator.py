@@ -281,7 +281,7 @@ def test_label_and_annotation_changes_make_no_version(services: Services) -> Non
     # A spec change after them is the barrier: the operator handles the events of one object
     # in order, so once it acted on the change it has handled the label and annotation
     # changes too. Had they made a version, this one would be version 3.
-    services.apply("shop", shop(scale=2))
+    services.apply("shop", shop("nginx:1.28"))
     status = services.wait("shop", lambda s: s.get("state") == "Running", "the change settled")
     assert states(status) == {2: "Active", 1: "Inactive"}
     assert services.revisions("shop") == [1, 2]
