@@ -62,8 +62,9 @@ class Observed:
         """The version of the current deployment: the newest readable stored version, if the
         spec's deployment is its deployment (a change of capacity keeps it; a change of the
         deployment, even back to an older one, makes a new version). An unreadable version
-        (kept under looser rules) is current only when made from this very generation."""
-        for revision in self.unreadable.values():
+        (kept under looser rules) is current only when made from this very generation. A version
+        made from this very generation is its version, whatever else the view shows."""
+        for revision in self.stored():
             if revision.generation == self.generation:
                 return revision.version
         newest = max(self.revisions, default=None)
@@ -73,6 +74,15 @@ class Observed:
         ):
             return newest
         return None
+
+    def stored(self) -> list[ObservedRevision | UnreadableRevision]:
+        """Every stored version, readable or not."""
+        return [*self.revisions.values(), *self.unreadable.values()]
+
+    def lags(self) -> bool:
+        """Whether the object read is older than a stored version: a watch that lags. Nothing
+        decided from it may be written."""
+        return any(revision.generation > self.generation for revision in self.stored())
 
     def live_pods(self, version: int) -> list[ObservedPod]:
         return [p for p in self.pods if p.version == version and not p.terminating]

@@ -111,6 +111,8 @@ def _reconcile(
         kopf.warn(cast(kopf.Body, obj), reason="InvalidSpec", message=message[:1000])
         log.error("%s/%s: %s", *key, message)
         return None
+    if observed.lags():  # the queue decides again from the API server
+        raise ApiException(409, f"{key[1]}: the object read is older than its stored versions")
     observed, plan = _decide(cluster, settings, observed)
     run = Pass(cluster, settings, obj, observed, plan, [] if wrote is None else wrote)
     _make_version(run)
