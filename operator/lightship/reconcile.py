@@ -119,12 +119,12 @@ def _reconcile(
     _make_pods(run)
     try:
         _route(run, from_index=view is not None)
+        _remove(run)
     except Exception:
         if run.switched:  # traffic moved: the status says so, whatever failed after the switch
             _write_status(run)
         raise
     _write_status(run)
-    _remove(run)
     if run.refused is not None and any(
         v.version in run.observed.rejected and v.state != VersionState.Failed
         for v in run.plan.status.versions
@@ -222,7 +222,13 @@ def _route(run: Pass, *, from_index: bool) -> None:
 
 
 def _write_status(run: Pass) -> None:
-    """The status as decided, then the events that tell its changes."""
+    """The events that tell the decided changes, then the status. kopf posts events in the
+    background: sent first, they are there about when the status is."""
+    for event in run.plan.events:
+        kopf.event(
+            cast(kopf.Body, run.obj), type=event.type, reason=event.reason, message=event.message
+        )
+        log.info("%s/%s: %s: %s", run.namespace, run.observed.name, event.reason, event.message)
     old = run.obj.get("status") or {}
     new = lifecycle.as_dict(run.plan.status)
     if new != old:
@@ -234,15 +240,12 @@ def _write_status(run: Pass) -> None:
         )
         run.wrote.append(Expectation(KIND, run.observed.name, content=new))
         metrics.status_written((run.namespace, run.observed.name), old, new, datetime.now(UTC))
-    for event in run.plan.events:
-        kopf.event(
-            cast(kopf.Body, run.obj), type=event.type, reason=event.reason, message=event.message
-        )
-        log.info("%s/%s: %s: %s", run.namespace, run.observed.name, event.reason, event.message)
 
 
 def _remove(run: Pass) -> None:
-    """What no traffic reaches any more, once the status says so."""
+    """What no traffic reaches any more: the pods of versions that do not run, and pruned
+    revisions. Before the status write, so that a status that says a version went live is
+    seen with the old pods gone."""
     plan = run.plan
     for pod in plan.delete_pods:
         run.delete("Pod", pod)
