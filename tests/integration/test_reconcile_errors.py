@@ -122,8 +122,11 @@ def test_a_refused_write_stalls_the_service_visibly_and_traffic_matches_the_stat
         cluster.kubectl("delete", str(manifest["kind"]), str(manifest["metadata"]["name"]))  # type: ignore[index]
     status = services.wait(
         "shop",
-        lambda s: (s.get("currentDeployment") or {}).get("version") == 2 and stalled(s) is None,
-        "version 2 Active and Stalled gone",
+        lambda s: (
+            (s.get("currentDeployment") or {}).get("version") == 2
+            and (stalled(s) or {}).get("status") == "False"
+        ),
+        "version 2 Active and Stalled=False",
         timeout=60,
     )
     assert states(status) == {2: "Active", 1: "Inactive"}
