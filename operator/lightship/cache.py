@@ -1,12 +1,12 @@
 """What the watches show: kopf's indexes of each service and its children, and whether they
 show a reconcile's own writes yet (the expectations the next reconcile waits for).
 
-kopf watches the objects and every child kind (pods, Services and Ingresses for their events,
-ControllerRevisions for the index alone) and keeps each one's latest state in an index
-(`kopf.index`), so a reconcile reads little from the API server. A watch lags behind the
-operator's own writes, though: the next reconcile of a service first waits until the indexes
-show every write of the one before, else it reads from the API server. kopf starts no handler
-before every index holds its initial listing.
+kopf watches the objects and every child kind the operator made (pods, Services, Ingresses,
+ControllerRevisions) and keeps each one's latest state in an index (`kopf.index`), so a
+reconcile reads little from the API server. A watch lags behind the operator's own writes,
+though: the next reconcile of a service first waits until the indexes show every write of the
+one before, else it reads from the API server. A new version's number is never decided from an
+index (observe.py). kopf starts no handler before every index holds its initial listing.
 """
 
 from __future__ import annotations

@@ -90,12 +90,12 @@ def reconcile(
     _make_pods(run)
     try:
         _route(run, from_index=view is not None)
+        _remove(run)
     except Exception:
         if run.switched:  # traffic moved: the status says so, whatever failed after the switch
             _write_status(run)
         raise
     _write_status(run)
-    _remove(run)
     if run.refused is not None and any(
         v.version in run.observed.rejected and v.state != VersionState.Failed
         for v in run.plan.status.versions
@@ -212,7 +212,9 @@ def _write_status(run: Pass) -> None:
 
 
 def _remove(run: Pass) -> None:
-    """What no traffic reaches any more, once the status says so."""
+    """What no traffic reaches any more: the pods of versions that do not run, and pruned
+    revisions. Before the status write, so that a status that says a version went live is
+    seen with the old pods gone."""
     plan = run.plan
     for pod in plan.delete_pods:
         run.delete("Pod", pod)
