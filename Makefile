@@ -85,10 +85,15 @@ install:
 deploy:
 	$(KUBECTL) apply -k manifests/
 
+# On the local cluster the health-check prober comes from its registry (hack/cluster/node-images.sh).
+LOCAL_PROBE_IMAGE := 127.0.0.1:5000/lightship/prober:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
 run: venv
 	@if [[ "$$KUBECONFIG" == "$(LOCAL_KUBECONFIG)" ]]; then $(MAKE) --no-print-directory cluster; fi
 	$(MAKE) --no-print-directory install
-	$(BIN)/lightship run
+	@if [[ "$$KUBECONFIG" == "$(LOCAL_KUBECONFIG)" ]]; then \
+	  export LIGHTSHIP_PROBE_IMAGE="$${LIGHTSHIP_PROBE_IMAGE:-$(LOCAL_PROBE_IMAGE)}"; fi; \
+	  $(BIN)/lightship run
 
 bench: venv cluster-binaries
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

@@ -40,8 +40,7 @@ class Host:
 
 
 def node_script(action: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("LIGHTSHIP_CLUSTER",)}
-    subprocess.run([str(CLUSTER_SCRIPT), action], env=env, check=True, timeout=600)
+    subprocess.run([str(CLUSTER_SCRIPT), action], check=True, timeout=600)
 
 
 def processes() -> dict[str, Path]:
