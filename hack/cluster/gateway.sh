@@ -130,9 +130,12 @@ gateway_serving() { # seconds
 
 gateway_up() {
   gateway_wanted || return 0
-  local build started
+  local build started lock
   build=$("$here/build-gateway.sh")
   mkdir -p "$gateway_dir"
+  # Test sessions sharing the cluster call this at once: one at a time decides and starts.
+  exec {lock}>"$gateway_dir/lock"
+  flock "$lock"
   gateway_certificate
   gateway_kubeconfig
   gateway_default_certificate >"$gateway_dir/default-certificate.yaml"
@@ -151,8 +154,9 @@ gateway_up() {
   mv "$gateway_dir/traefik.yaml.new" "$gateway_dir/traefik.yaml"
   mv "$gateway_dir/started.new" "$gateway_dir/started"
   started=$SECONDS
+  # Without the lock's descriptor, which would hold the lock as long as Traefik runs.
   KUBECONFIG="$gateway_dir/kubeconfig" setsid "$build/bin/traefik" \
-    --configFile="$gateway_dir/traefik.yaml" </dev/null >>"$gateway_dir/traefik.log" 2>&1 &
+    --configFile="$gateway_dir/traefik.yaml" </dev/null >>"$gateway_dir/traefik.log" 2>&1 {lock}>&- &
   echo $! >"$gateway_dir/traefik.pid"
   gateway_serving 60 || fail "the gateway is not serving; log: $gateway_dir/traefik.log"
   say "gateway up in $((SECONDS - started)) s on https://$GATEWAY_ADDRESS (log: $gateway_dir/traefik.log)"
