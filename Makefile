@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test kstatus test test-chaos install deploy run crd bench
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -71,7 +71,12 @@ unit: venv
 go-test:
 	for module in hack/testapp hack/prober; do (cd $$module && go vet ./... && go test ./...); done
 
-test: venv system-deps cluster-binaries node-binaries helm-binary lint go-test
+# The kstatus harness (hack/kstatus: cli-utils' kstatus over real objects), built once into the
+# cache, so that its first build shows here rather than inside a test.
+kstatus:
+	hack/kstatus/build.sh >/dev/null
+
+test: venv system-deps cluster-binaries node-binaries helm-binary lint go-test kstatus
 	$(BIN)/pytest -m "not chaos"
 
 test-chaos: venv system-deps cluster-binaries

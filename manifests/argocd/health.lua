@@ -42,6 +42,18 @@ if newest ~= nil and newest.state == "Failed" then
   return hs
 end
 
+-- Disabled on purpose: every pod stopped, the versions and the URL kept.
+if status.state == "Disabled" then
+  hs.status = "Suspended"
+  if status.currentDeployment == nil then
+    hs.message = "The service is disabled"
+  else
+    hs.message = string.format("The service is disabled; version %d runs again when enabled",
+      status.currentDeployment.version)
+  end
+  return hs
+end
+
 if status.nextDeployment ~= nil then
   hs.status = "Progressing"
   hs.message = string.format("Version %d is activating; %s", status.nextDeployment.version,
@@ -55,6 +67,14 @@ if status.state == "Running" and newest ~= nil and newest.state == "Active" then
   if status.url ~= nil then
     hs.message = hs.message .. " at " .. status.url
   end
+  return hs
+end
+
+-- Capacity or settings being applied to the active version (no new version).
+if status.state == "Updating" and status.currentDeployment ~= nil then
+  hs.status = "Progressing"
+  hs.message = string.format("Version %d: applying capacity, %d of %d pods ready",
+    status.currentDeployment.version, status.readyReplicas or 0, obj.spec.scale or 1)
   return hs
 end
 

@@ -118,7 +118,13 @@ def custom_resource_definition() -> dict[str, Any]:
                 },
             },
             "spec": openapi_schema(ContainerServiceSpec),
-            "status": openapi_schema(ContainerServiceStatus),
+            # A new object reads as not reconciled yet (observedGeneration 0 < generation) until
+            # the operator writes its status: kstatus (Flux, kpt) would call an object with no
+            # status at all Current.
+            "status": {
+                **openapi_schema(ContainerServiceStatus),
+                "default": {"observedGeneration": 0},
+            },
         },
         "required": ["spec"],
         "x-kubernetes-validations": _expressions([_SERVICE_NAME_VALIDATION]),

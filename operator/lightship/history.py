@@ -62,7 +62,13 @@ def target(o: Observed, versions: Versions) -> Target:
     current = o.current_revision()
     if current is not None:
         return Target(current)
-    if o.spec.disabled:
+    stored: list[ObservedRevision | UnreadableRevision] = [
+        *o.revisions.values(),
+        *o.unreadable.values(),
+    ]
+    if o.spec.disabled or any(revision.generation > o.generation for revision in stored):
+        # Disabled: the deployment becomes a version when enabled. A version made from a later
+        # generation than the object read: a lagging view, which must not make one.
         return Target(None)
     number = max([*versions, *o.revisions, *o.unreadable, 0]) + 1
     name = render.revision_name(o.name, number)

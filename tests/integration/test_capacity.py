@@ -264,3 +264,21 @@ def test_revisions_of_the_previous_code_keep_their_numbers_after_the_upgrade(
     status = running(services, "shop", 2, 3)
     assert states(status) == {2: "Active", 1: "Inactive"}
     assert services.revisions("shop") == [1, 2]
+
+
+def test_a_change_of_custom_domains_applies_in_place(services: Services) -> None:
+    services.apply("shop", shop())
+    running(services, "shop", 1, 1)
+    pod = services.pods("shop")[0]["metadata"]["uid"]
+    domains = [{"certificate": "shop-example-com", "domains": ["shop.example.com"]}]
+    services.apply("shop", {**shop(), "publicDomainNames": domains})
+
+    def hosts() -> list[str]:
+        ingress = services.networking.read_namespaced_ingress("shop", services.namespace)
+        return [rule.host for rule in ingress.spec.rules]
+
+    wait_for(lambda: "shop.example.com" in hosts(), "the Ingress serving the domain", timeout=30)
+    status = running(services, "shop", 1, 1)
+    assert status["domains"] == ["shop.example.com"]
+    assert states(status) == {1: "Active"} and services.revisions("shop") == [1]
+    assert [p["metadata"]["uid"] for p in services.pods("shop")] == [pod]

@@ -266,7 +266,9 @@ def test_operator_restarted_mid_rollout_completes_it(
     status = services.wait_active("shop", 2)
     assert states(status) == {2: "Active", 1: "Inactive"}
     assert services.revisions("shop") == [1, 2]
-    assert len(services.pods("shop", 2)) == 3 and services.pods("shop", 1) == []
+    assert len(services.pods("shop", 2)) == 3
+    # The old pods go right after the status says version 2 serves.
+    wait_for(lambda: services.pods("shop", 1) == [], "version 1's pods removed", timeout=30)
 
 
 def test_label_and_annotation_changes_make_no_version(services: Services) -> None:

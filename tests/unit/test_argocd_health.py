@@ -162,6 +162,22 @@ CASES = yaml.safe_load(f"""
 - id: ready without any version
   status: {{observedGeneration: 7, state: Ready, versions: []}}
   health: [Progressing, No deployment version yet]
+- id: disabled
+  status:
+    observedGeneration: 7
+    state: Disabled
+    currentDeployment: {{version: 6, state: Active}}
+    versions: [{{version: 6, state: Active}}]
+  health: [Suspended, "The service is disabled; version 6 runs again when enabled"]
+- id: capacity being applied
+  generation: 8
+  status:
+    observedGeneration: 8
+    state: Updating
+    readyReplicas: 1
+    currentDeployment: {{version: 6, state: Active}}
+    versions: [{{version: 6, state: Active}}]
+  health: [Progressing, "Version 6: applying capacity, 1 of 1 pods ready"]
 - id: a state this script does not know
   status: {{observedGeneration: 7, state: Sleeping}}
   health: [Unknown, Unknown state Sleeping]

@@ -339,3 +339,21 @@ def test_status_reports_the_scale_of_the_active_version() -> None:
         "lightship.dev/service=shop,lightship.dev/version=1"
     )
     assert [v.state for v in result.status.versions] == [VersionState.Active]
+
+
+def test_a_lagging_view_of_the_object_makes_no_version() -> None:
+    """A second operator whose watch lags: the object as of generation 1 (version 1's
+    deployment), the children as they are (version 2, made from generation 2, serves). A
+    version made from a later generation than the object read says the view lags: no version
+    is made from it (its status write is refused by the API server)."""
+    lagging = observed(
+        1,
+        spec("nginx:1.26"),
+        [version(1, ACTIVE)],
+        revisions={1: (1, spec("nginx:1.26")), 2: (2, spec("nginx:1.27"))},
+        pods=[pod(2, 0)],
+        selected=2,
+    )
+    result = plan(lagging, SETTINGS)
+    assert result.create_revision is None and result.create_pods == []
+    assert result.delete_pods == []
