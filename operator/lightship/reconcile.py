@@ -193,7 +193,13 @@ def _route(run: Pass, *, from_index: bool) -> None:
 
 
 def _write_status(run: Pass) -> None:
-    """The status as decided, then the events that tell its changes."""
+    """The events that tell the decided changes, then the status. kopf posts events in the
+    background: sent first, they are there about when the status is."""
+    for event in run.plan.events:
+        kopf.event(
+            cast(kopf.Body, run.obj), type=event.type, reason=event.reason, message=event.message
+        )
+        log.info("%s/%s: %s: %s", run.namespace, run.observed.name, event.reason, event.message)
     old = run.obj.get("status") or {}
     new = lifecycle.as_dict(run.plan.status)
     if new != old:
@@ -204,11 +210,6 @@ def _write_status(run: Pass) -> None:
             run.obj["metadata"]["resourceVersion"],
         )
         run.wrote.append(Expectation(KIND, run.observed.name, content=new))
-    for event in run.plan.events:
-        kopf.event(
-            cast(kopf.Body, run.obj), type=event.type, reason=event.reason, message=event.message
-        )
-        log.info("%s/%s: %s: %s", run.namespace, run.observed.name, event.reason, event.message)
 
 
 def _remove(run: Pass) -> None:
