@@ -359,7 +359,7 @@ def logs(
     from kubernetes.client.exceptions import ApiException
 
     from lightship import logs as container_logs
-    from lightship.api import ContainerServiceSpec
+    from lightship.api import HEALTH_CHECK_CONTAINER, ContainerServiceSpec
     from lightship.render import SERVICE_LABEL, VERSION_LABEL
 
     try:
@@ -381,7 +381,9 @@ def logs(
     revision = _kept_revision(api, namespace, service, version)
     spec = ContainerServiceSpec.model_validate(revision.data)
     names = [c.name for c in spec.containers]
-    if container is not None and container not in names:
+    # The health-check prober runs beside a public endpoint's containers: its log on request.
+    readable = [*names, HEALTH_CHECK_CONTAINER] if spec.public_endpoint else names
+    if container is not None and container not in readable:
         typer.echo(
             f"lightship: version {version} has no container {container!r}; "
             f"its containers: {', '.join(names)}",
