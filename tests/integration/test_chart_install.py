@@ -113,9 +113,22 @@ def test_chart_installs_and_its_pods_go_ready(
         items: list[dict[str, Any]] = json.loads(found.stdout)["items"]
         return items
 
-    slices = wait_for(endpoint_slices, "the metrics Service's EndpointSlice", 60)
-    assert len([e for s in slices for e in s["endpoints"] if e["conditions"]["ready"]]) == 2
-    assert {p["port"] for s in slices for p in s["ports"]} == {8081}
+    def ready_endpoints() -> list[dict[str, Any]]:
+        return [
+            e
+            for s in endpoint_slices()
+            for e in s.get("endpoints") or []
+            if e["conditions"]["ready"]
+        ]
+
+    # The EndpointSlice controller catches up with the pods' readiness on its own time.
+    ready = wait_for(
+        lambda: len(ready_endpoints()) == 2 and ready_endpoints(),
+        "both replicas in the metrics Service's EndpointSlice",
+        60,
+    )
+    assert len(ready) == 2
+    assert {p["port"] for s in endpoint_slices() for p in s["ports"]} == {8081}
 
 
 def test_operator_runs_as_the_charts_account_with_its_settings(
