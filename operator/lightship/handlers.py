@@ -16,6 +16,9 @@ import kopf
 
 from lightship import GROUP, KIND, PLURAL, VERSION, kopf_compat, leadership, metrics
 from lightship.cache import INDEXES, Cache, Key, slim
+from lightship.claims import INDEX as CLAIMS_INDEX
+from lightship.claims import DomainClaims
+from lightship.claims import index as claims_index
 from lightship.cluster import Cluster
 from lightship.queue import WorkQueue
 from lightship.reconcile import reconcile, report_failure
@@ -115,9 +118,10 @@ def register(cluster: Cluster, settings: Settings) -> None:
     """Registers the handlers with kopf's default registry."""
     kopf_compat.release_index_holds_of_ended_watches()
     cache = Cache()
+    claims = DomainClaims()
     queue = WorkQueue(
         cache,
-        functools.partial(reconcile, cluster, settings),
+        functools.partial(reconcile, cluster, settings, domains_taken=claims.taken),
         lambda key, error, failures: asyncio.to_thread(
             report_failure, cluster, key, error, failures
         ),
@@ -127,6 +131,7 @@ def register(cluster: Cluster, settings: Settings) -> None:
     kopf.on.startup()(configure)
     # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
     kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])(objects)
+    kopf.index(GROUP, VERSION, PLURAL, id=CLAIMS_INDEX)(claims_index)
     for group, plural, kind, drop in children:
         kopf.index(group, plural, labels=managed, id=INDEXES[kind])(_index_by_service(drop))
 
@@ -140,8 +145,13 @@ def register(cluster: Cluster, settings: Settings) -> None:
         *, type: str | None, namespace: str | None, name: str, body: kopf.Body, **kwargs: Any
     ) -> None:
         cache.use(kwargs)
+        claims.use(kwargs)
         if not namespace:
             return
+        # A change of the domains this service claims or serves (or its deletion) may give
+        # one of them to another service that waits for it.
+        for rival in claims.rivals(body):
+            queue.trigger(rival)
         if type == "DELETED":
             metrics.SERVICES.forget((namespace, name))
             return  # garbage collection removes the children
@@ -156,6 +166,7 @@ def register(cluster: Cluster, settings: Settings) -> None:
         *, namespace: str | None, labels: Mapping[str, str], **kwargs: Any
     ) -> None:
         cache.use(kwargs)
+        claims.use(kwargs)
         service = labels.get(SERVICE_LABEL)
         if service and namespace:
             cache.saw((namespace, service))

@@ -59,7 +59,7 @@ def status(
     url = private_domain = domains = None
     if active_spec is not None and active_spec.public_endpoint is not None:
         url = render.public_url(o.name, o.uid, settings)
-        domains = [d for entry in o.spec.public_domain_names for d in entry.domains] or None
+        domains = [d for entry in o.served_domains() for d in entry.domains] or None
     # The private domain is the Service's name, which exists while some container of the
     # serving (or else the coming) version opens a port.
     if any(container.ports for container in (active_spec or o.spec).containers):
@@ -180,21 +180,26 @@ def progressing(activating: DeploymentVersion | None, newest: DeploymentVersion 
 
 
 def conflict(o: Observed) -> Mark:
-    """Children of the service's names that another owner holds: left alone, reported."""
+    """Children of the service's names that another owner holds, and custom domains another
+    service serves: left alone, reported."""
     held = [
         f"{kind} {o.namespace}/{o.name}"
         for kind, child in (("Service", o.service), (_kind_of(o.ingress, "Ingress"), o.ingress))
         if not render.controlled_or_absent(child, o.uid)
     ]
     held += sorted(f"{kind} {o.namespace}/{name}" for kind, name in o.foreign)
-    if not held:
-        return ("Conflict", "False", "NoConflict", "every child is managed by this service")
-    message = "; ".join(
+    messages = [
         f"{child} exists and is not managed by this service; Lightship leaves it alone: "
         "delete or rename it"
         for child in held
-    )
-    return ("Conflict", "True", "ForeignObject", message)
+    ] + [
+        f"the domain {domain} is served by the service {namespace}/{name}; this service "
+        "serves it once that one no longer does"
+        for domain, (namespace, name) in sorted(o.domains_taken.items())
+    ]
+    if not messages:
+        return ("Conflict", "False", "NoConflict", "every child and domain is this service's")
+    return ("Conflict", "True", "ForeignObject" if held else "DomainInUse", "; ".join(messages))
 
 
 def route_rejected(o: Observed, settings: Settings) -> Mark:

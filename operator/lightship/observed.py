@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lightship.api import ContainerServiceSpec, ContainerServiceStatus
+from lightship import domains
+from lightship.api import ContainerServiceSpec, ContainerServiceStatus, DomainNames
 from lightship.pods import ObservedPod
 from lightship.render import Manifest
 
@@ -51,6 +52,9 @@ class Observed:
     # Versions whose pods the API server refused to create (admission: Pod Security, a policy,
     # a quota), with its message: found when an earlier plan's pods were created.
     rejected: Mapping[int, str] = field(default_factory=dict)
+    # Custom domains of the spec that another service serves (domains.taken): domain ->
+    # (namespace, name) of that service.
+    domains_taken: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def spec_of(self, version: int) -> ContainerServiceSpec | None:
         """What the version's pods are made from: its deployment, with the current capacity and
@@ -90,3 +94,7 @@ class Observed:
     def held(self, kind: str) -> set[str]:
         """The names of `kind` another owner holds."""
         return {name for held_kind, name in self.foreign if held_kind == kind}
+
+    def served_domains(self) -> list[DomainNames]:
+        """The spec's custom domains that this service gets (domains.served)."""
+        return domains.served(self.spec.public_domain_names, self.domains_taken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -61,18 +62,24 @@ class Pass:
         self.wrote.append(Expectation(kind, name, gone=True))
 
 
+# The custom domains of a service (its manifest) that other services serve (claims.py).
+DomainsTaken = Callable[[Manifest], Mapping[str, Key]]
+
+
 def reconcile(
     cluster: Cluster,
     settings: Settings,
     key: Key,
     view: IndexView | None = None,
     wrote: list[Expectation] | None = None,
+    *,
+    domains_taken: DomainsTaken = lambda obj: {},
 ) -> float | None:
     """One level-based pass over a service. Returns when to look again, if it must. Reads what
     `view` shows, else the API server; adds its writes to `wrote`. A pass cut short because the
     service or its namespace is being deleted meanwhile is no failure: nothing is left to do."""
     try:
-        return _reconcile(cluster, settings, key, view, wrote)
+        return _reconcile(cluster, settings, key, view, wrote, domains_taken)
     except ApiException as error:
         if not _going(cluster, key, error):
             raise
@@ -96,6 +103,7 @@ def _reconcile(
     key: Key,
     view: IndexView | None,
     wrote: list[Expectation] | None,
+    domains_taken: DomainsTaken,
 ) -> float | None:
     reader = view or cluster
     obj = reader.service_object(*key)
@@ -104,6 +112,7 @@ def _reconcile(
     try:
         now = datetime.now(UTC).replace(microsecond=0)
         observed = observe(obj, reader, cluster, now, render.route_kind(settings))
+        observed = dataclasses.replace(observed, domains_taken=domains_taken(obj))
     except ValidationError as error:
         # The API server accepted a spec the models refuse: the CRD and the models disagree.
         # Retrying cannot help; a new spec will be looked at again.

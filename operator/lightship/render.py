@@ -20,6 +20,8 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 SERVICE_LABEL = f"{GROUP}/service"
 VERSION_LABEL = f"{GROUP}/version"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+# How long a container has to stop after SIGTERM (Kubernetes' default grace period).
+STOP_SECONDS = 30
 # The generation a ControllerRevision was made from: maps spec generations to versions.
 GENERATION_ANNOTATION = f"{GROUP}/generation"
 
@@ -120,6 +122,8 @@ def _container(container: Container, spec: ContainerServiceSpec, settings: Setti
         manifest["ports"] = [
             {"containerPort": p.port, "protocol": _transport(p.protocol)} for p in container.ports
         ]
+    if settings.drain_seconds:
+        manifest["lifecycle"] = {"preStop": {"sleep": {"seconds": settings.drain_seconds}}}
     endpoint = spec.public_endpoint
     if endpoint is not None and endpoint.container_name == container.name:
         manifest["readinessProbe"] = health.readiness_probe(endpoint, container, settings)
@@ -147,6 +151,10 @@ def render_pod(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Always",
+        # A deleted pod keeps serving for the drain (each container's preStop sleep) while it
+        # leaves the endpoints and the gateway stops sending to it, then gets Kubernetes'
+        # default 30 s to stop on SIGTERM.
+        "terminationGracePeriodSeconds": settings.drain_seconds + STOP_SECONDS,
         **power.pod_capacity(spec, settings),
     }
     if spec.public_endpoint is not None and settings.health_check == HealthCheckMode.exact:

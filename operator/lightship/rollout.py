@@ -114,6 +114,6 @@ def serve(o: Observed, settings: Settings, active: int | None) -> Serving:
             active,
             (o.service, o.ingress),
             settings,
-            o.spec.public_domain_names,
+            o.served_domains(),
         ),
     )

@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         description="how long a pod of an activating version may stay unschedulable before "
         "the version fails (Unschedulable)",
     )
+    drain_seconds: int = Field(
+        10,
+        ge=0,
+        le=600,
+        description="how long a pod keeps serving after it is deleted, while the gateway "
+        "stops sending to it and requests in flight finish (a preStop sleep)",
+    )
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="namespaces to watch, comma-separated; empty: all"
     )

@@ -27,8 +27,10 @@ POD_FIELDS = {
     "restartPolicy",
     "resources",  # the power: requests equal to limits
     "imagePullSecrets",
+    "terminationGracePeriodSeconds",  # the drain, then the stop
 }
-CONTAINER_FIELDS = {"name", "image", "args", "env", "ports", "readinessProbe"}
+# lifecycle: a preStop sleep only (the drain), run by the kubelet, nothing in the container.
+CONTAINER_FIELDS = {"name", "image", "args", "env", "ports", "readinessProbe", "lifecycle"}
 PROBER_FIELDS = {
     "name",
     "image",
@@ -56,6 +58,8 @@ def assert_unprivileged(pod: dict[str, Any]) -> None:
         assert "volumeMounts" not in container and "volumeDevices" not in container
         for port in container.get("ports", []):
             assert set(port) == {"containerPort", "protocol"}  # never a hostPort or hostIP
+        if "lifecycle" in container:  # the kubelet sleeps; no command runs in the container
+            assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
         probe = container.get("readinessProbe")
         if probe is not None:
             assert set(probe) == {

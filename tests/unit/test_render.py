@@ -306,3 +306,13 @@ def test_no_service_when_no_container_opens_a_port() -> None:
         {"containers": [{"name": "worker", "image": "busybox:1.36"}]}
     )
     assert render.render_service("jobs", UID, worker, 1) is None
+
+
+def test_a_deleted_pod_keeps_serving_for_the_drain_then_stops() -> None:
+    pod = render.render_pod("shop", UID, SHOP, 3, 0, Settings(drain_seconds=12))
+    sleeps = [c["lifecycle"]["preStop"]["sleep"]["seconds"] for c in pod["spec"]["containers"]]
+    assert sleeps == [12, 12, 12]  # every container: the endpoint's may need the others
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 12 + render.STOP_SECONDS
+    undrained = render.render_pod("shop", UID, SHOP, 3, 0, Settings(drain_seconds=0))
+    assert not any("lifecycle" in c for c in undrained["spec"]["containers"])
+    assert undrained["spec"]["terminationGracePeriodSeconds"] == render.STOP_SECONDS

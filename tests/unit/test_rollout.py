@@ -179,6 +179,27 @@ def with_ingress_annotation(current: Observed) -> Observed:
     return replace(current, ingress=stamped(earlier))
 
 
+SHOP_DOMAINS = [
+    {"certificate": "shop-example-com", "domains": ["shop.example.com", "www.shop.example.com"]},
+    {"certificate": "shop-example-org", "domains": ["shop.example.org"]},
+]
+WITH_DOMAINS = ContainerServiceSpec.model_validate(
+    {**spec().model_dump(by_alias=True, exclude_none=True), "publicDomainNames": SHOP_DOMAINS}
+)
+OTHER_SHOP = ("other", "shop")
+
+
+def serving_domains(current: Observed, *hosts: str) -> Observed:
+    """The service running version 1 with its Ingress serving the generated host and `hosts`."""
+    served = [
+        entry.model_copy(update={"domains": [d for d in entry.domains if d in hosts]})
+        for entry in WITH_DOMAINS.public_domain_names
+        if set(entry.domains) & set(hosts)
+    ]
+    ingress = render.render_ingress("shop", UID, spec(), SETTINGS, served)
+    return replace(current, ingress=stamped(ingress))
+
+
 TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     (
         "the first spec makes version 1 and its pods",
@@ -584,6 +605,42 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
             read_logs={"shop-v1-0": ("web",)},
         ),
     ),
+    (
+        "a custom domain another service serves is left out of the route, reported",
+        replace(
+            serving_domains(
+                observed(1, WITH_DOMAINS, [version(1, ACTIVE)], pods=[pod(1)], selected=1),
+                "shop.example.com",
+                "www.shop.example.com",
+                "shop.example.org",
+            ),
+            domains_taken={"shop.example.org": OTHER_SHOP},
+        ),
+        expect(
+            {1: ACTIVE}, RUNNING, ingress="apply", abnormal=["Conflict"], events=["DomainInUse"]
+        ),
+    ),
+    (
+        "a route that already leaves out the domain another service serves stays",
+        replace(
+            serving_domains(
+                observed(1, WITH_DOMAINS, [version(1, ACTIVE)], pods=[pod(1)], selected=1),
+                "shop.example.com",
+                "www.shop.example.com",
+            ),
+            domains_taken={"shop.example.org": OTHER_SHOP},
+        ),
+        expect({1: ACTIVE}, RUNNING, abnormal=["Conflict"], events=["DomainInUse"]),
+    ),
+    (
+        "a domain the other service let go is served: the route takes it",
+        serving_domains(
+            observed(1, WITH_DOMAINS, [version(1, ACTIVE)], pods=[pod(1)], selected=1),
+            "shop.example.com",
+            "www.shop.example.com",
+        ),
+        expect({1: ACTIVE}, RUNNING, ingress="apply"),
+    ),
 ]
 
 
@@ -753,3 +810,26 @@ def test_observed_pod_knows_when_it_was_made() -> None:
     manifest = render.render_pod("shop", UID, spec(), 3, 0)
     manifest["metadata"]["creationTimestamp"] = "2026-11-26T11:59:30Z"
     assert observe_pod(manifest).created_at == NOW - timedelta(seconds=30)
+
+
+def test_the_route_and_status_leave_out_a_domain_another_service_serves() -> None:
+    current = replace(
+        observed(1, WITH_DOMAINS, [version(1, ACTIVE)], pods=[pod(1)], selected=1),
+        domains_taken={"shop.example.org": OTHER_SHOP},
+    )
+    result = plan(current, SETTINGS)
+    assert result.apply_ingress is not None
+    hosts = [rule["host"] for rule in result.apply_ingress["spec"]["rules"]]
+    assert hosts == [
+        render.public_host("shop", UID, SETTINGS),
+        "shop.example.com",
+        "www.shop.example.com",
+    ]
+    assert [t["secretName"] for t in result.apply_ingress["spec"]["tls"]] == [
+        "shop-tls",
+        "shop-example-com",
+    ]
+    assert result.status.domains == ["shop.example.com", "www.shop.example.com"]
+    conflict = next(c for c in result.status.conditions if c.type == "Conflict")
+    assert (conflict.status, conflict.reason) == ("True", "DomainInUse")
+    assert "shop.example.org is served by the service other/shop" in conflict.message
