@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test kstatus test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test kstatus test test-chaos install deploy run crd bench bench-traffic
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -24,6 +24,7 @@ help:
 	@echo "make deploy       apply manifests/ (the operator in the cluster)"
 	@echo "make dist         regenerate dist/install.yaml and the Helm chart charts/lightship/ from manifests/"
 	@echo "make bench        the benchmarks"
+	@echo "make bench-traffic  real traffic on the real node: time to serve a new image, against a Deployment"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -107,3 +108,8 @@ run: venv
 bench: venv cluster-binaries
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+# Real traffic through the local gateway to the real node (the default cluster): apply -> first
+# answer of the new version, -> last answer of the old one, against a Deployment (not in make test).
+bench-traffic: venv cluster
+	$(BIN)/python bench/traffic.py

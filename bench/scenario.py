@@ -41,6 +41,33 @@ def service_spec(image: str, scale: int) -> dict[str, Any]:
     }
 
 
+def baseline_manifests(name: str, wire_spec: dict[str, Any]) -> list[Obj]:
+    """What one would write by hand for the same service: a Deployment of the pod that
+    Lightship renders (with the operator's settings of this environment), a Service with the
+    same ports, and the same Ingress."""
+    spec = ContainerServiceSpec.model_validate(wire_spec)
+    labels = {"app": name}
+    pod = render.render_pod(name, BASELINE_UID, spec, 1, 0)
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": spec.scale,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod["spec"]},
+        },
+    }
+    service = render.render_service(name, BASELINE_UID, spec, 1)
+    assert service is not None
+    service["metadata"] = {"name": name, "labels": labels}
+    service["spec"]["selector"] = labels
+    ingress = render.render_ingress(name, BASELINE_UID, spec, Settings())
+    assert ingress is not None
+    ingress["metadata"] = {"name": name, "labels": labels}
+    return [deployment, service, ingress]
+
+
 def _labels(obj: Obj) -> dict[str, str]:
     return obj["metadata"].get("labels") or {}
 
@@ -270,28 +297,7 @@ class Baseline(System):
 
     @staticmethod
     def manifests(name: str, image: str, scale: int) -> list[Obj]:
-        """What one would write by hand for the same service: a Deployment of the pod that
-        Lightship renders, a Service with the same ports, and the same Ingress."""
-        spec = ContainerServiceSpec.model_validate(service_spec(image, scale))
-        labels = {"app": name}
-        pod = render.render_pod(name, BASELINE_UID, spec, 1, 0)
-        deployment = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "replicas": scale,
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": pod["spec"]},
-            },
-        }
-        service = render.render_service(name, BASELINE_UID, spec, 1)
-        service["metadata"] = {"name": name, "labels": labels}
-        service["spec"]["selector"] = labels
-        ingress = render.render_ingress(name, BASELINE_UID, spec, Settings())
-        assert ingress is not None
-        ingress["metadata"] = {"name": name, "labels": labels}
-        return [deployment, service, ingress]
+        return baseline_manifests(name, service_spec(image, scale))
 
     @staticmethod
     def rolled_out(generation: int, scale: int) -> Predicate:
