@@ -17,7 +17,15 @@ import pytest
 from kubernetes import client
 
 from tests.integration.real_node import container, create_real_namespace
-from tests.integration.support import SESSION, Cluster, Operator, Services, states, wait_for
+from tests.integration.support import (
+    SESSION,
+    Cluster,
+    Operator,
+    Services,
+    states,
+    wait_conflict,
+    wait_for,
+)
 from tests.integration.traffic import (
     Switch,
     Traffic,
@@ -202,9 +210,17 @@ def test_custom_domains_are_served_beside_the_generated_host(
                 f"the certificate of {name} served for it",
                 ROUTE_SECONDS,
             )
+    # Another service asking for the domain does not take it (README "One service per
+    # domain"): the domain goes on answering from the first, until the first lets it go.
+    public.apply("rival", {**web(2), "publicDomainNames": domains})
+    public.wait_active("rival", 1, timeout=120)
+    assert wait_conflict(public, "rival")[1]["reason"] == "DomainInUse"
+    assert all(served_version(domain, "1") for _ in range(5))
     public.apply("shop", web(1))
-    wait_for(lambda: get(domain)[0] == 404, f"{domain} no longer served", ROUTE_SECONDS)
+    wait_for(lambda: served_version(domain, "2"), f"{domain} served by the rival", ROUTE_SECONDS)
     assert served_version(host, "1")
+    public.apply("rival", web(2))
+    wait_for(lambda: get(domain)[0] == 404, f"{domain} no longer served", ROUTE_SECONDS)
 
 
 def test_removing_the_public_endpoint_removes_the_route(public: Services, mode: str) -> None:
