@@ -40,7 +40,8 @@ from scenario import BASELINE_UID, baseline_manifests  # noqa: E402
 KUBECONFIG = ROOT / ".cluster" / "kubeconfig"
 RESULTS = ROOT / "bench" / "results"
 NAMESPACE = "bench-traffic"
-NAME = "app"
+# The two systems' services, side by side in the namespace.
+NAME, BASELINE = "shop", "plain"
 WAIT_SECONDS = 180  # for one change to be served
 
 
@@ -216,10 +217,10 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     process = operator(RESULTS / "traffic-operator.log")
     try:
-        baseline_host = render.public_host(NAME, BASELINE_UID, Settings())
+        baseline_host = render.public_host(BASELINE, BASELINE_UID, Settings())
         systems = [
             System("lightship", lightship_manifests, ""),
-            System("baseline", lambda tag: baseline_manifests(NAME, spec(tag)), baseline_host),
+            System("baseline", lambda tag: baseline_manifests(BASELINE, spec(tag)), baseline_host),
         ]
         for system in systems:
             apply(system.manifests(1))
