@@ -22,16 +22,8 @@ from tests.integration.support import (
     Cluster,
     Operator,
     Services,
-    states,
     wait_conflict,
     wait_for,
-)
-from tests.integration.traffic import (
-    Switch,
-    Traffic,
-    answered_after_settling,
-    switch_of,
-    traffic,
 )
 
 GATEWAY = "127.0.0.1:8443"
@@ -41,9 +33,10 @@ ROUTE_SECONDS = 30  # a route follows its object through the operator and the ga
 pytestmark = pytest.mark.realnode
 
 
-def prefix(mode: str) -> str:
-    # Outside "<SESSION>-*": the session's own operator must not handle these namespaces.
-    return f"pe{mode[0]}-{SESSION}"
+def prefix(mode: str, module: object) -> str:
+    # Outside "<SESSION>-*": the session's own operator must not handle these namespaces. A
+    # module that uses these fixtures names its own (NAMESPACE_PREFIX).
+    return f"{getattr(module, 'NAMESPACE_PREFIX', 'pe')}{mode[0]}-{SESSION}"
 
 
 @pytest.fixture(scope="module", params=list(MODES))
@@ -53,10 +46,15 @@ def mode(
     crd: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    """The operator publishing through an Ingress, then through Gateway API."""
+    """The operator publishing through an Ingress, then through Gateway API (with the
+    settings of the module's OPERATOR_ENV, if it has one)."""
     name: str = request.param
     log_path = tmp_path_factory.mktemp(f"operator-{name}") / "operator.log"
-    env = {"LIGHTSHIP_NAMESPACES": f"{prefix(name)}-*", **MODES[name]}
+    env = {
+        "LIGHTSHIP_NAMESPACES": f"{prefix(name, request.module)}-*",
+        **MODES[name],
+        **getattr(request.module, "OPERATOR_ENV", {}),
+    }
     running = Operator(cluster, log_path, env)
     running.start()
     yield name
@@ -65,9 +63,11 @@ def mode(
 
 
 @pytest.fixture
-def public(mode: str, cluster: Cluster, api_client: client.ApiClient) -> Iterator[Services]:
+def public(
+    request: pytest.FixtureRequest, mode: str, cluster: Cluster, api_client: client.ApiClient
+) -> Iterator[Services]:
     """A namespace whose pods run on the real node, watched by the mode's operator."""
-    name = f"{prefix(mode)}-{secrets.token_hex(3)}"
+    name = f"{prefix(mode, request.module)}-{secrets.token_hex(3)}"
     create_real_namespace(cluster, name)
     yield Services(api_client, cluster, name)
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
@@ -246,75 +246,3 @@ def test_removing_the_public_endpoint_removes_the_route(public: Services, mode: 
     while get(host)[0] != 404:
         assert time.monotonic() < deadline, f"{host} still served after its route went"
         time.sleep(0.2)
-
-
-SWITCHES = 20
-# How long the test waits, once a version is Active, for only that version to answer.
-SWITCH_SECONDS = 30
-
-
-def move(public: Services, client: Traffic, tag: int, version: int) -> Switch:
-    """Applies the application's `tag` (scale 2), which becomes `version`, and waits until only
-    it answers."""
-    old, new = client.answers()[-1].version or "", str(tag)
-    applied = time.monotonic()
-    public.apply("shop", {**web(tag), "scale": 2})
-    public.wait_active("shop", version, timeout=120)
-    wait_for(
-        lambda: client.serves_only(new, since=applied),
-        f"only version {new} of the application answering",
-        SWITCH_SECONDS,
-    )
-    return switch_of(client, old, new, applied, time.monotonic())
-
-
-def pods_left(public: Services, count: int) -> None:
-    """Waits until the namespace has `count` pods, those terminating included."""
-    wait_for(
-        lambda: len(public.core.list_namespaced_pod(public.namespace).items) == count,
-        f"{count} pods left",
-        120,
-    )
-
-
-def test_no_request_fails_while_versions_switch(public: Services) -> None:
-    """Continuous requests while traffic switches 20 times, a rollout is superseded, the service
-    scales down and a version fails: not one fails, and after each switch only the new version
-    answers (README "No request dropped by a switch")."""
-    public.apply("shop", {**web(1), "scale": 2})
-    public.wait_active("shop", 1, timeout=120)
-    host = host_of(public, "shop")
-    wait_for(lambda: served_version(host, "1"), f"{host} served", ROUTE_SECONDS)
-    switches, version = [], 1
-    with traffic(host) as client:
-        wait_for(lambda: client.serves_only("1", since=0), "the first answers", ROUTE_SECONDS)
-        for change in range(SWITCHES):  # to 2, to 1, ..., to 1
-            version += 1
-            switches.append(move(public, client, 2 - change % 2, version))
-        # A version still activating (unhealthy for 30 s) is superseded by the next one.
-        public.apply("shop", {**web(2, env={"READY_AFTER_SECONDS": "30"}), "scale": 2})
-        public.wait(
-            "shop",
-            lambda s: (s.get("nextDeployment") or {}).get("version") == version + 1,
-            "a version activating",
-        )
-        version += 2
-        switches.append(move(public, client, 2, version))
-        # Scale down: one pod goes, drained, and is gone while the requests go on.
-        public.apply("shop", {**web(2), "scale": 1})
-        public.wait("shop", lambda s: s.get("replicas") == 1, "one pod", 60)
-        pods_left(public, 1)
-        # A version that fails: the serving one goes on.
-        version += 1
-        public.apply("shop", {**web(1, env={"CRASH_AFTER_SECONDS": "0.2"}), "scale": 1})
-        public.wait("shop", lambda s: states(s).get(version) == "Failed", "failed", 120)
-        pods_left(public, 1)
-    answers, failures = client.answers(), client.failures()
-    seconds = sorted(s.seconds for s in switches)
-    print(
-        f"{len(answers)} requests, {len(failures)} failed; {len(switches)} switches, apply to "
-        f"the last answer of the old version: p50 {seconds[len(seconds) // 2]:.1f} s, longest "
-        f"{seconds[-1]:.1f} s"
-    )
-    assert not failures, [f.error for f in failures[:10]]
-    assert not answered_after_settling(client, switches)
