@@ -17,7 +17,9 @@ import pytest
 from kubernetes import client, config
 
 from tests.integration.checks import RACES, operator_failures
+from tests.integration.gateway import MODES, prefix
 from tests.integration.helm import Helm
+from tests.integration.real_node import create_real_namespace
 from tests.integration.support import (
     CLUSTER_NAME,
     CLUSTER_SCRIPT,
@@ -138,3 +140,40 @@ def services(
     expected = services.expected_failures or RACES
     failures = operator_failures(operator.log(since), namespace, expected)
     assert not failures, "the operator reported failures:\n" + "\n".join(failures)
+
+
+# -- the public endpoint through the local gateway (tests/integration/gateway.py) -----------
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def mode(
+    request: pytest.FixtureRequest,
+    cluster: Cluster,
+    crd: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """The operator publishing through an Ingress, then through Gateway API (with the
+    settings of the module's OPERATOR_ENV, if it has one)."""
+    name: str = request.param
+    log_path = tmp_path_factory.mktemp(f"operator-{name}") / "operator.log"
+    env = {
+        "LIGHTSHIP_NAMESPACES": f"{prefix(name, request.module)}-*",
+        **MODES[name],
+        **getattr(request.module, "OPERATOR_ENV", {}),
+    }
+    running = Operator(cluster, log_path, env)
+    running.start()
+    yield name
+    running.stop()
+    assert "Traceback" not in running.log(), running.log()[-5000:]
+
+
+@pytest.fixture
+def public(
+    request: pytest.FixtureRequest, mode: str, cluster: Cluster, api_client: client.ApiClient
+) -> Iterator[Services]:
+    """A namespace whose pods run on the real node, watched by the mode's operator."""
+    name = f"{prefix(mode, request.module)}-{secrets.token_hex(3)}"
+    create_real_namespace(cluster, name)
+    yield Services(api_client, cluster, name)
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -5,114 +5,24 @@ API, with the same tests. Requests go to 127.0.0.1 only (curl --resolve).
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kubernetes import client
 
-from tests.integration.real_node import container, create_real_namespace
-from tests.integration.support import (
-    SESSION,
-    Cluster,
-    Operator,
-    Services,
-    wait_conflict,
-    wait_for,
+from tests.integration.gateway import (
+    GATEWAY,
+    ROUTE_SECONDS,
+    get,
+    host_of,
+    served_version,
+    web,
 )
-
-GATEWAY = "127.0.0.1:8443"
-MODES = {"ingress": {}, "gateway": {"LIGHTSHIP_GATEWAY": "lightship-gateway/public/https"}}
-ROUTE_SECONDS = 30  # a route follows its object through the operator and the gateway
+from tests.integration.support import Services, wait_conflict, wait_for
 
 pytestmark = pytest.mark.realnode
-
-
-def prefix(mode: str, module: object) -> str:
-    # Outside "<SESSION>-*": the session's own operator must not handle these namespaces. A
-    # module that uses these fixtures names its own (NAMESPACE_PREFIX).
-    return f"{getattr(module, 'NAMESPACE_PREFIX', 'pe')}{mode[0]}-{SESSION}"
-
-
-@pytest.fixture(scope="module", params=list(MODES))
-def mode(
-    request: pytest.FixtureRequest,
-    cluster: Cluster,
-    crd: None,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
-    """The operator publishing through an Ingress, then through Gateway API (with the
-    settings of the module's OPERATOR_ENV, if it has one)."""
-    name: str = request.param
-    log_path = tmp_path_factory.mktemp(f"operator-{name}") / "operator.log"
-    env = {
-        "LIGHTSHIP_NAMESPACES": f"{prefix(name, request.module)}-*",
-        **MODES[name],
-        **getattr(request.module, "OPERATOR_ENV", {}),
-    }
-    running = Operator(cluster, log_path, env)
-    running.start()
-    yield name
-    running.stop()
-    assert "Traceback" not in running.log(), running.log()[-5000:]
-
-
-@pytest.fixture
-def public(
-    request: pytest.FixtureRequest, mode: str, cluster: Cluster, api_client: client.ApiClient
-) -> Iterator[Services]:
-    """A namespace whose pods run on the real node, watched by the mode's operator."""
-    name = f"{prefix(mode, request.module)}-{secrets.token_hex(3)}"
-    create_real_namespace(cluster, name)
-    yield Services(api_client, cluster, name)
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def web(
-    tag: int = 1, port: int = 8080, protocol: str = "HTTP", env: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """The test application, public on `port`."""
-    return {
-        "containers": [container(tag=str(tag), ports=f"{port}/{protocol.lower()}", env=env)],
-        "publicEndpoint": {
-            "containerName": "web",
-            "containerPort": port,
-            "healthCheck": {"path": "/healthz"},
-        },
-    }
-
-
-def get(host: str) -> tuple[int, str]:
-    """GET https://<host>:8443/ through the gateway on 127.0.0.1: status code and body."""
-    done = subprocess.run(
-        [
-            "curl",
-            "-sk",
-            "--max-time",
-            "5",
-            "--resolve",
-            f"{host}:8443:127.0.0.1",
-            "-w",
-            "\n%{http_code}",
-            f"https://{host}:8443/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    )
-    body, _, code = done.stdout.rpartition("\n")
-    return int(code or 0), body
-
-
-def served_version(host: str, version: str) -> bool:
-    code, body = get(host)
-    return code == 200 and json.loads(body).get("version") == version
 
 
 def certificate_names(host: str) -> str:
@@ -134,11 +44,6 @@ def certificate_names(host: str) -> str:
         check=False,
     )
     return names.stdout
-
-
-def host_of(services: Services, name: str) -> str:
-    url: str = services.status(name)["url"]
-    return url.removeprefix("https://").rstrip("/")
 
 
 def test_the_generated_host_serves_the_active_version(public: Services) -> None:

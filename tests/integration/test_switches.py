@@ -14,15 +14,8 @@ import time
 
 import pytest
 
+from tests.integration.gateway import ROUTE_SECONDS, host_of, served_version, web
 from tests.integration.support import Services, states, wait_for
-from tests.integration.test_public_endpoint import (  # noqa: F401 (fixtures)
-    ROUTE_SECONDS,
-    host_of,
-    mode,
-    public,
-    served_version,
-    web,
-)
 from tests.integration.traffic import (
     Switch,
     Traffic,
@@ -65,7 +58,7 @@ def pods_left(services: Services, count: int) -> None:
     )
 
 
-def test_no_request_fails_while_versions_switch(public: Services) -> None:  # noqa: F811
+def test_no_request_fails_while_versions_switch(public: Services) -> None:
     """Continuous requests while traffic switches 20 times, a rollout is superseded, the service
     scales up and down and a version fails: not one fails, and after each switch only the new
     version answers (README "No request dropped by a switch")."""
