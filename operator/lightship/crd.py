@@ -100,7 +100,46 @@ _PRINTER_COLUMNS = [
 
 def custom_resource_definition() -> dict[str, Any]:
     """The CRD of ContainerServiceDeployment, as a Kubernetes object."""
-    root = {
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": [SHORT_NAME],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": _root_schema()},
+                    # /scale: kubectl scale and a HorizontalPodAutoscaler write spec.scale and
+                    # read the active version's pods from the status.
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.scale",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": _PRINTER_COLUMNS,
+                }
+            ],
+        },
+    }
+
+
+def _root_schema() -> Schema:
+    """The schema of the whole object: its name rule, the spec and the status."""
+    return {
         "type": "object",
         "description": "A container service: a deployment of up to ten containers, an optional "
         "public HTTPS endpoint, and a history of deployment versions.",
@@ -128,41 +167,6 @@ def custom_resource_definition() -> dict[str, Any]:
         },
         "required": ["spec"],
         "x-kubernetes-validations": _expressions([_SERVICE_NAME_VALIDATION]),
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": [SHORT_NAME],
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": root},
-                    # /scale: kubectl scale and a HorizontalPodAutoscaler write spec.scale and
-                    # read the active version's pods from the status.
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.scale",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": _PRINTER_COLUMNS,
-                }
-            ],
-        },
     }
 
 
