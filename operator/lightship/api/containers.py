@@ -27,7 +27,15 @@ from lightship.api.bounds import (
     MIN_PORT,
     SECRET_NAME_PATTERN,
 )
-from lightship.api.rules import WireModel, cel, invalid, list_map, raise_violations, violation
+from lightship.api.rules import (
+    WireModel,
+    cel,
+    invalid,
+    list_map,
+    raise_violations,
+    repeats,
+    violation,
+)
 
 _IMAGE_MESSAGE = (
     "must be an image reference, [registry[:port]/]repository[:tag][@digest] with a lowercase "
@@ -221,29 +229,21 @@ class Container(WireModel):
     @model_validator(mode="after")
     def _names_and_ports_unique(self) -> "Container":
         # The list-map keys of `environment` and `ports` in the CRD.
-        violations: list[InitErrorDetails] = []
-        names: set[str] = set()
-        for index, variable in enumerate(self.environment):
-            if variable.name in names:
-                violations.append(
-                    violation(
-                        ("environment", index, "name"),
-                        f'duplicate environment variable "{variable.name}"; names must be unique '
-                        "within a container",
-                        variable.name,
-                    )
-                )
-            names.add(variable.name)
-        ports: set[int] = set()
-        for index, port in enumerate(self.ports):
-            if port.port in ports:
-                violations.append(
-                    violation(
-                        ("ports", index, "port"),
-                        f"port {port.port} is already open on this container; ports must be unique",
-                        port.port,
-                    )
-                )
-            ports.add(port.port)
+        violations: list[InitErrorDetails] = [
+            violation(
+                ("environment", index, "name"),
+                f'duplicate environment variable "{name}"; names must be unique within a container',
+                name,
+            )
+            for index, name in repeats(variable.name for variable in self.environment)
+        ]
+        violations += [
+            violation(
+                ("ports", index, "port"),
+                f"port {port} is already open on this container; ports must be unique",
+                port,
+            )
+            for index, port in repeats(port.port for port in self.ports)
+        ]
         raise_violations(Container, violations)
         return self

@@ -8,7 +8,7 @@ from pydantic_core import InitErrorDetails
 from lightship.api.bounds import MAX_DOMAINS
 from lightship.api.containers import Container, Protocol
 from lightship.api.endpoint import DomainNames, PublicEndpoint
-from lightship.api.rules import cel, violation
+from lightship.api.rules import cel, in_field_order, repeats, violation
 
 # The CEL twins of ContainerServiceSpec's cross-field validators. `self` is the spec, or for
 # the last rule its list of containers; `ports` is always present (it defaults to []).
@@ -66,19 +66,16 @@ PORTS_UNIQUE_ACROSS_CONTAINERS = cel(
 
 def container_violations(containers: list[Container]) -> list[InitErrorDetails]:
     """Container names repeated, and ports open on more than one container."""
-    violations: list[InitErrorDetails] = []
-    names: set[str] = set()
+    violations = [
+        violation(
+            ("containers", index, "name"),
+            f'duplicate container name "{name}"; names must be unique',
+            name,
+        )
+        for index, name in repeats(container.name for container in containers)
+    ]
     owners: dict[int, int] = {}  # port -> index of the first container that opens it
     for index, container in enumerate(containers):
-        if container.name in names:
-            violations.append(
-                violation(
-                    ("containers", index, "name"),
-                    f'duplicate container name "{container.name}"; names must be unique',
-                    container.name,
-                )
-            )
-        names.add(container.name)
         for port_index, port in enumerate(container.ports):
             # A repeat within one container is that container's error (a list-map key).
             owner = owners.setdefault(port.port, index)
@@ -92,7 +89,7 @@ def container_violations(containers: list[Container]) -> list[InitErrorDetails]:
                         port.port,
                     )
                 )
-    return violations
+    return in_field_order(violations)
 
 
 def endpoint_violations(
@@ -132,26 +129,22 @@ def domain_violations(
     violations = []
     if sum(len(entry.domains) for entry in domain_names) > MAX_DOMAINS:
         violations.append(violation(("publicDomainNames",), _DOMAINS_AT_MOST_MESSAGE, []))
-    seen: set[str] = set()
-    certificates: set[str] = set()
-    for index, entry in enumerate(domain_names):
-        if entry.certificate in certificates:  # the list-map key in the CRD
-            violations.append(
-                violation(
-                    ("publicDomainNames", index, "certificate"),
-                    f'duplicate certificate "{entry.certificate}"; list its domains once',
-                    entry.certificate,
-                )
-            )
-        certificates.add(entry.certificate)
-        for position, domain in enumerate(entry.domains):
-            if domain in seen:
-                violations.append(
-                    violation(
-                        ("publicDomainNames", index, "domains", position),
-                        f'"{domain}" is listed twice; {_DOMAINS_UNIQUE_MESSAGE}',
-                        domain,
-                    )
-                )
-            seen.add(domain)
-    return violations
+    violations += [  # the list-map key in the CRD
+        violation(
+            ("publicDomainNames", index, "certificate"),
+            f'duplicate certificate "{certificate}"; list its domains once',
+            certificate,
+        )
+        for index, certificate in repeats(entry.certificate for entry in domain_names)
+    ]
+    places = [
+        ("publicDomainNames", index, "domains", position)
+        for index, entry in enumerate(domain_names)
+        for position in range(len(entry.domains))
+    ]
+    domains = [domain for entry in domain_names for domain in entry.domains]
+    violations += [
+        violation(places[at], f'"{domain}" is listed twice; {_DOMAINS_UNIQUE_MESSAGE}', domain)
+        for at, domain in repeats(domains)
+    ]
+    return in_field_order(violations)

@@ -2,7 +2,7 @@
 domains it serves."""
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -54,6 +54,18 @@ def _is_success_codes(value: str) -> bool:
     return True
 
 
+def _bounded(what: str, default: int, low: int, high: int) -> Any:
+    """A strict integer field from `low` to `high`, its description ending with its bounds and
+    default as every field's does."""
+    return Field(
+        default,
+        strict=True,
+        ge=low,
+        le=high,
+        description=f"{what}, {low}..{high}. Default: {default}.",
+    )
+
+
 class HealthCheck(WireModel):
     """How the public endpoint checks that its container is healthy, before and while it serves."""
 
@@ -64,21 +76,14 @@ class HealthCheck(WireModel):
         description="The URL path requested: starts with /, printable ASCII without spaces, at "
         f"most {MAX_PATH_LENGTH} characters. Default: /.",
     )
-    interval_seconds: int = Field(
-        5,
-        strict=True,
-        ge=MIN_INTERVAL_SECONDS,
-        le=MAX_INTERVAL_SECONDS,
-        description=f"Seconds between checks, {MIN_INTERVAL_SECONDS}..{MAX_INTERVAL_SECONDS}. "
-        "Default: 5.",
+    interval_seconds: int = _bounded(
+        "Seconds between checks", 5, MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS
     )
-    timeout_seconds: int = Field(
+    timeout_seconds: int = _bounded(
+        "Seconds to wait for a response before the check fails",
         2,
-        strict=True,
-        ge=MIN_TIMEOUT_SECONDS,
-        le=MAX_TIMEOUT_SECONDS,
-        description="Seconds to wait for a response before the check fails, "
-        f"{MIN_TIMEOUT_SECONDS}..{MAX_TIMEOUT_SECONDS}. Default: 2.",
+        MIN_TIMEOUT_SECONDS,
+        MAX_TIMEOUT_SECONDS,
     )
     success_codes: str = Field(
         "200-499",
@@ -101,21 +106,17 @@ class HealthCheck(WireModel):
             ]
         },
     )
-    healthy_threshold: int = Field(
+    healthy_threshold: int = _bounded(
+        "Consecutive successful checks before a container counts as healthy",
         2,
-        strict=True,
-        ge=MIN_THRESHOLD,
-        le=MAX_THRESHOLD,
-        description="Consecutive successful checks before a container counts as healthy, "
-        f"{MIN_THRESHOLD}..{MAX_THRESHOLD}. Default: 2.",
+        MIN_THRESHOLD,
+        MAX_THRESHOLD,
     )
-    unhealthy_threshold: int = Field(
+    unhealthy_threshold: int = _bounded(
+        "Consecutive failed checks before a container counts as unhealthy",
         2,
-        strict=True,
-        ge=MIN_THRESHOLD,
-        le=MAX_THRESHOLD,
-        description="Consecutive failed checks before a container counts as unhealthy, "
-        f"{MIN_THRESHOLD}..{MAX_THRESHOLD}. Default: 2.",
+        MIN_THRESHOLD,
+        MAX_THRESHOLD,
     )
 
     @field_validator("success_codes")

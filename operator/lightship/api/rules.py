@@ -2,7 +2,8 @@
 rules, list maps) and the errors that name their field."""
 
 import re
-from typing import Any
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
@@ -42,6 +43,27 @@ def invalid(message: str) -> PydanticCustomError:
 
 def violation(loc: Loc, message: str, value: Any) -> InitErrorDetails:
     return InitErrorDetails(type=invalid(message), loc=loc, input=value)
+
+
+Key = TypeVar("Key", bound=Hashable)
+
+
+def repeats(keys: Iterable[Key]) -> Iterator[tuple[int, Key]]:
+    """Each key equal to an earlier one, with its index: what a list-map key or a set refuses."""
+    seen: set[Key] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            yield index, key
+        seen.add(key)
+
+
+def in_field_order(violations: list[InitErrorDetails]) -> list[InitErrorDetails]:
+    """The violations in the order of the fields they name (container 0's before container 1's,
+    a field's before its items'), whichever rule found them."""
+    return sorted(
+        violations,
+        key=lambda violation: tuple((isinstance(part, str), part) for part in violation["loc"]),
+    )
 
 
 def raise_violations(model: type[BaseModel], violations: list[InitErrorDetails]) -> None:
