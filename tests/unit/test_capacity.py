@@ -13,7 +13,7 @@ from lightship.api import ContainerServiceSpec, Power, VersionState
 from lightship.observed import Observed
 from lightship.pods import Failure
 from lightship.rollout import plan
-from tests.unit.test_rollout import (
+from tests.unit.support import (
     ACTIVATING,
     ACTIVE,
     CAPACITY,

@@ -20,7 +20,7 @@ from lightship.api import (
 from lightship.logs import default_container, last_lines, parse_since, prefixed
 from lightship.pods import Failure, observe_pod
 from lightship.rollout import plan
-from tests.unit.test_rollout import (
+from tests.unit.support import (
     ACTIVATING,
     ACTIVE,
     FAILED,
