@@ -155,3 +155,18 @@ def expect(
 
 DEPLOYING, RUNNING, READY = ServiceState.Deploying, ServiceState.Running, ServiceState.Ready
 UPDATING, DISABLED = ServiceState.Updating, ServiceState.Disabled
+
+
+def rolling_out(
+    old: ContainerServiceSpec, new: ContainerServiceSpec, *new_pods: ObservedPod
+) -> Observed:
+    """Version 1 (from `old`) active with its pod and serving; version 2 (from `new`, the spec
+    now, generation 2) activating with `new_pods`."""
+    return observed(
+        2,
+        new,
+        [version(2, ACTIVATING), version(1, ACTIVE)],
+        revisions={1: (1, old), 2: (2, new)},
+        pods=[pod(1), *new_pods],
+        selected=1,
+    )

@@ -46,6 +46,13 @@ OFF = capacity(disabled=True)
 UNSCHEDULABLE = Failure("Unschedulable", "0/2 nodes are available: 2 Insufficient cpu.")
 
 
+def unschedulable(age: float, waited: float) -> Observed:
+    """Version 1 activating for `age` seconds, its one pod unschedulable for `waited` seconds."""
+    since = NOW - timedelta(seconds=waited)
+    stuck = pod(1, 0, ready=False, unschedulable=UNSCHEDULABLE, unschedulable_since=since)
+    return observed(1, spec(), [version(1, ACTIVATING, age=age)], pods=[stuck])
+
+
 def active(current: ContainerServiceSpec, pods: list[Any], **extra: Any) -> Observed:
     """Version 1 active, made from spec() at generation 1; the spec is now `current`."""
     return observed(
@@ -219,38 +226,12 @@ TABLE = [
     ),
     (
         "a pod unschedulable within the grace period: the version waits for it",
-        observed(
-            1,
-            spec(),
-            [version(1, ACTIVATING, age=10)],
-            pods=[
-                pod(
-                    1,
-                    0,
-                    ready=False,
-                    unschedulable=UNSCHEDULABLE,
-                    unschedulable_since=NOW - timedelta(seconds=10),
-                )
-            ],
-        ),
+        unschedulable(age=10, waited=10),
         expect({1: ACTIVATING}, DEPLOYING, requeue_after=20.5),
     ),
     (
         "a pod unschedulable beyond the grace period fails the version",
-        observed(
-            1,
-            spec(),
-            [version(1, ACTIVATING, age=40)],
-            pods=[
-                pod(
-                    1,
-                    0,
-                    ready=False,
-                    unschedulable=UNSCHEDULABLE,
-                    unschedulable_since=NOW - timedelta(seconds=30),
-                )
-            ],
-        ),
+        unschedulable(age=40, waited=30),
         expect({1: FAILED}, READY, delete_pods=["shop-v1-0"], events=["VersionFailed"]),
     ),
 ]
@@ -309,20 +290,7 @@ def test_conditions(case: str, current: Observed, expected: dict[str, tuple[str,
 
 
 def test_the_newest_version_failed_is_stalled_with_its_reason() -> None:
-    current = observed(
-        1,
-        spec(),
-        [version(1, ACTIVATING, age=40)],
-        pods=[
-            pod(
-                1,
-                0,
-                ready=False,
-                unschedulable=UNSCHEDULABLE,
-                unschedulable_since=NOW - timedelta(seconds=31),
-            )
-        ],
-    )
+    current = unschedulable(age=40, waited=31)
     result = plan(current, SETTINGS)
     found = {c.type: c for c in result.status.conditions}
     assert (found["Stalled"].status, found["Stalled"].reason) == ("True", "Unschedulable")

@@ -35,6 +35,7 @@ from tests.unit.support import (
     observed,
     outline,
     pod,
+    rolling_out,
     spec,
     version,
 )
@@ -101,14 +102,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     ),
     (
         "the switch makes the old version inactive and removes its pods",
-        observed(
-            2,
-            B,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, A), 2: (2, B)},
-            pods=[pod(1), pod(2)],
-            selected=1,
-        ),
+        rolling_out(A, B, pod(2)),
         expect(
             {2: ACTIVE, 1: INACTIVE},
             RUNNING,
@@ -119,14 +113,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     ),
     (
         "a failing version is removed and the previous one keeps serving",
-        observed(
-            2,
-            B,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, A), 2: (2, B)},
-            pods=[pod(1), pod(2, ready=False, failure=PULL_ERROR)],
-            selected=1,
-        ),
+        rolling_out(A, B, pod(2, ready=False, failure=PULL_ERROR)),
         expect(
             {2: FAILED, 1: ACTIVE}, RUNNING, delete_pods=["shop-v2-0"], events=["VersionFailed"]
         ),
@@ -216,14 +203,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     ),
     (
         "removing the public endpoint removes the Ingress and the URL",
-        observed(
-            2,
-            PRIVATE,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, spec()), 2: (2, PRIVATE)},
-            pods=[pod(1), pod(2)],
-            selected=1,
-        ),
+        rolling_out(spec(), PRIVATE, pod(2)),
         expect(
             {2: ACTIVE, 1: INACTIVE},
             RUNNING,
@@ -235,14 +215,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     ),
     (
         "a version without ports has no Service",
-        observed(
-            2,
-            WORKER,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, spec()), 2: (2, WORKER)},
-            pods=[pod(1), pod(2)],
-            selected=1,
-        ),
+        rolling_out(spec(), WORKER, pod(2)),
         expect(
             {2: ACTIVE, 1: INACTIVE},
             RUNNING,
@@ -366,14 +339,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     (
         "pods refused at admission fail the version; the active one serves",
         replace(
-            observed(
-                2,
-                C,
-                [version(2, ACTIVATING), version(1, ACTIVE)],
-                revisions={1: (1, A), 2: (2, C)},
-                pods=[pod(1)],
-                selected=1,
-            ),
+            rolling_out(A, C),
             rejected={2: 'pods "shop-v2-0" is forbidden: violates PodSecurity'},
         ),
         expect({2: FAILED, 1: ACTIVE}, RUNNING, events=["VersionFailed"]),
