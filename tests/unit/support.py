@@ -170,3 +170,28 @@ def rolling_out(
         pods=[pod(1), *new_pods],
         selected=1,
     )
+
+
+def makes_version(versions: dict[int, VersionState], **actions: Any) -> dict[str, Any]:
+    """The whole plan that makes the newest of `versions` (Activating): its revision, its first
+    pod, the event, and a wake-up at its activation deadline; `actions` adds to it or changes
+    it."""
+    number = max(versions)
+    made: dict[str, Any] = {
+        "revision": f"shop-v{number}",
+        "create_pods": [f"shop-v{number}-0"],
+        "events": ["VersionCreated"],
+        "requeue_after": SETTINGS.activation_timeout_seconds + 0.5,
+    }
+    return expect(versions, DEPLOYING, **{**made, **actions})
+
+
+def switches_to_version_2(**actions: Any) -> dict[str, Any]:
+    """The whole plan that makes version 2 active in place of version 1: the Service sends
+    traffic to it, version 1's pod goes, the event; `actions` adds to it or changes it."""
+    switched: dict[str, Any] = {
+        "service": "v2",
+        "delete_pods": ["shop-v1-0"],
+        "events": ["VersionActivated"],
+    }
+    return expect({2: ACTIVE, 1: INACTIVE}, RUNNING, **{**switched, **actions})

@@ -27,6 +27,7 @@ from tests.unit.support import (
     SETTINGS,
     UPDATING,
     expect,
+    makes_version,
     observed,
     outline,
     pod,
@@ -172,26 +173,15 @@ TABLE = [
     (
         "enabled again after a deployment change: it becomes a version beside the active one",
         active(spec("nginx:1.28"), []),
-        expect(
+        makes_version(
             {2: ACTIVATING, 1: ACTIVE},
-            DEPLOYING,
-            revision="shop-v2",
             create_pods=["shop-v2-0", "shop-v1-0"],
-            events=["VersionCreated"],
-            requeue_after=600.5,
         ),
     ),
     (
         "a redeploy of an unchanged deployment makes a version",
         active(spec().model_copy(update={"redeployed_at": "2026-11-29T21:00:00Z"}), [pod(1, 0)]),
-        expect(
-            {2: ACTIVATING, 1: ACTIVE},
-            DEPLOYING,
-            revision="shop-v2",
-            create_pods=["shop-v2-0"],
-            events=["VersionCreated"],
-            requeue_after=600.5,
-        ),
+        makes_version({2: ACTIVATING, 1: ACTIVE}),
     ),
     (
         "a change back to an older deployment makes a version",
@@ -203,14 +193,7 @@ TABLE = [
             pods=[pod(2, 0)],
             selected=2,
         ),
-        expect(
-            {3: ACTIVATING, 2: ACTIVE, 1: INACTIVE},
-            DEPLOYING,
-            revision="shop-v3",
-            create_pods=["shop-v3-0"],
-            events=["VersionCreated"],
-            requeue_after=600.5,
-        ),
+        makes_version({3: ACTIVATING, 2: ACTIVE, 1: INACTIVE}),
     ),
     (
         "a scale change after a failed version keeps it failed: no retry without a redeploy",
