@@ -77,7 +77,10 @@ class DeploymentVersion(WireModel):
 class Condition(WireModel):
     """An observation of one aspect of the service, as Kubernetes conditions have it."""
 
-    type: str = Field(description="The aspect: Ready or Progressing.")
+    type: str = Field(
+        description="The aspect: Ready, Reconciling, Stalled, Progressing, Conflict, "
+        "RouteRejected or HistoryUnreadable."
+    )
     status: Literal["True", "False", "Unknown"] = Field(
         description="Whether the condition holds: True, False or Unknown."
     )
@@ -135,6 +138,7 @@ class ContainerServiceStatus(WireModel):
     )
     conditions: list[Condition] = Field(
         [],
-        description="Ready and Progressing, as Kubernetes conditions.",
+        description="Ready, Reconciling and Stalled (as kstatus reads them), Progressing, "
+        "Conflict, RouteRejected and, while stored versions cannot be read, HistoryUnreadable.",
         json_schema_extra=list_map("type"),
     )
