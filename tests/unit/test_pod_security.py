@@ -28,7 +28,7 @@ POD_FIELDS = {
     "resources",  # the power: requests equal to limits
     "imagePullSecrets",
 }
-CONTAINER_FIELDS = {"name", "image", "args", "env", "ports", "readinessProbe"}
+CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "args", "env", "ports", "readinessProbe"}
 PROBER_FIELDS = {
     "name",
     "image",
