@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from lightship import render
 from lightship.api import MAX_VERSIONS, MAX_VERSIONS_WITH_LOGS, DeploymentVersion, VersionState
 from lightship.lifecycle import Event
-from lightship.observed import Observed, ObservedRevision, UnreadableRevision
+from lightship.observed import Observed
 from lightship.render import Manifest
 
 Versions = dict[int, DeploymentVersion]
@@ -21,8 +21,8 @@ def known_versions(o: Observed) -> Versions:
     versions = {v.version: v for v in (o.status.versions if o.status else [])}
     selected = selected_version(o)
     current = o.current_revision()
-    stored: dict[int, ObservedRevision | UnreadableRevision] = {**o.revisions, **o.unreadable}
-    for number, revision in sorted(stored.items()):
+    for revision in sorted(o.stored(), key=lambda revision: revision.version):
+        number = revision.version
         if number in versions:
             continue
         if number == selected:
@@ -62,15 +62,11 @@ def target(o: Observed, versions: Versions) -> Target:
     current = o.current_revision()
     if current is not None:
         return Target(current)
-    stored: list[ObservedRevision | UnreadableRevision] = [
-        *o.revisions.values(),
-        *o.unreadable.values(),
-    ]
-    if o.spec.disabled or any(revision.generation > o.generation for revision in stored):
+    if o.spec.disabled or o.lags():
         # Disabled: the deployment becomes a version when enabled. A version made from a later
         # generation than the object read: a lagging view, which must not make one.
         return Target(None)
-    number = max([*versions, *o.revisions, *o.unreadable, 0]) + 1
+    number = max([*versions, *(revision.version for revision in o.stored()), 0]) + 1
     name = render.revision_name(o.name, number)
     if name in o.held("ControllerRevision"):
         return Target(None, held=name)
@@ -120,7 +116,7 @@ def pruned(o: Observed, versions: Versions) -> tuple[Versions, list[str]]:
     }
     gone = [
         render.revision_name(o.name, n)
-        for n in sorted({*o.revisions, *o.unreadable})
+        for n in sorted({revision.version for revision in o.stored()})
         if n not in kept
     ]
     return result, gone

@@ -104,20 +104,11 @@ def _port_name(port: Port) -> str:
     return f"{port.protocol.value.lower()}-{port.port}"
 
 
-def pull_policy(image: str) -> str:
-    """When the kubelet pulls a container's image. A tag (or none, `latest`) can be moved to
-    other content, so it is resolved again at every pod start (`Always`: a redeploy, a replaced
-    or added pod runs what the tag names now; content already on the node is not downloaded
-    again). A digest names fixed content: pulled once per node (`IfNotPresent`)."""
-    return "IfNotPresent" if "@" in image else "Always"
-
-
 def _container(container: Container, spec: ContainerServiceSpec, settings: Settings) -> Manifest:
-    manifest: Manifest = {
-        "name": container.name,
-        "image": container.image,
-        "imagePullPolicy": pull_policy(container.image),
-    }
+    manifest: Manifest = {"name": container.name, "image": container.image}
+    # A tag can be moved to other content: resolved again at every pod start (a redeploy runs
+    # what it names now). A digest cannot: pulled once per node.
+    manifest["imagePullPolicy"] = "IfNotPresent" if "@" in container.image else "Always"
     if container.command is not None:
         # The command replaces the image's CMD and keeps its ENTRYPOINT: that is `args`.
         manifest["args"] = list(container.command)

@@ -1,7 +1,8 @@
 """What must hold, for the integration tests to check: a service at rest is consistent with its
-children (`audit_service`), nothing is left behind, pods never ask for privileges, and the
-operator's log reports no reconcile that failed for a reason other than the ones a test
-expects (`operator_failures`)."""
+children (`audit_service`), nothing is left behind, a service made again right after an
+orphaning delete takes none of the old children (`recreated_after_an_orphaning_delete`), pods
+never ask for privileges, and the operator's log reports no reconcile that failed for a reason
+other than the ones a test expects (`operator_failures`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from kubernetes import client
 
 from lightship import children, render
 from lightship.api import ContainerServiceSpec, read_deployment
-from tests.integration.support import Services
+from tests.integration.support import (
+    Cluster,
+    Services,
+    events,
+    remove_children,
+    shop,
+    states,
+    wait_conflict,
+)
 
 # -- a service at rest --------------------------------------------------------------------------
 
@@ -72,9 +81,7 @@ def _audit_revisions(
 ) -> list[str]:
     problems: list[str] = []
     name, uid = obj["metadata"]["name"], obj["metadata"]["uid"]
-    revisions = services.apps.list_namespaced_controller_revision(
-        services.namespace, label_selector=f"{render.SERVICE_LABEL}={name}"
-    ).items
+    revisions = services.controller_revisions(name)
     numbers = sorted(r.revision for r in revisions)
     if numbers != sorted(versions):
         problems.append(f"ControllerRevisions {numbers} != {sorted(versions)}")
@@ -164,6 +171,29 @@ def no_orphans(services: Services, names: set[str]) -> None:
         kind, _, child = item.partition("/")
         owner = child if kind.startswith(("service", "ingress")) else child.rsplit("-v", 1)[0]
         assert owner in names, f"orphaned child {item}"
+
+
+# -- a service made again under its name -----------------------------------------------------
+
+
+def recreated_after_an_orphaning_delete(cluster: Cluster, services: Services, name: str) -> None:
+    """The object is deleted while its children stay (an orphaning delete forces what a slow
+    garbage collection does by chance) and made again at once: the new object takes none of
+    the old children, reports the names they hold, and gets version 1 once they are gone."""
+    ns = services.namespace
+    services.apply(name, shop())
+    services.wait_active(name, 1)
+    cluster.kubectl("delete", "csd", name, "-n", ns, "--cascade=orphan", "--timeout=60s")
+    services.apply(name, shop())
+    status, conflict = wait_conflict(services, name)
+    assert f"ControllerRevision {ns}/{name}-v1" in conflict["message"], conflict
+    assert status.get("versions", []) == []
+    remove_children(cluster, ns, name)
+    status = services.wait_active(name, 1)
+    assert states(status) == {1: "Active"}
+    assert services.revision_owners(name) == {f"{name}-v1": [services.get(name)["metadata"]["uid"]]}
+    created = [m for _, reason, m in events(services, name) if reason == "VersionCreated"]
+    assert created == ["version 1 created from generation 1"] * len(created)
 
 
 # -- privileges ---------------------------------------------------------------------------------

@@ -22,12 +22,12 @@ from tests.integration.support import (
     CLUSTER_NAME,
     CLUSTER_SCRIPT,
     CRD_FILE,
-    ROOT,
     SESSION,
     Cluster,
     Kubectl,
     Operator,
     Services,
+    built,
     create_namespace,
     kubeconfig_of,
 )
@@ -47,13 +47,7 @@ def cluster() -> Cluster:
         check=True,
         timeout=1800,
     )
-    bin_dir = subprocess.run(
-        [str(ROOT / "hack" / "cluster" / "build.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return Cluster(kubeconfig=kubeconfig_of(CLUSTER_NAME), bin_dir=Path(bin_dir))
+    return Cluster(kubeconfig=kubeconfig_of(CLUSTER_NAME), bin_dir=built("cluster"))
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lightship.settings import ENV_PREFIX, Settings, load_settings
-from tests.integration.support import ROOT
+from tests.integration.support import ROOT, built
 
 CHART = ROOT / "charts" / "lightship"
 
@@ -28,14 +28,7 @@ class Helm:
     @classmethod
     def build(cls, home: Path) -> Helm:
         """hack/helm/build.sh builds helm once into the cache (minutes), then finds it there."""
-        bin_dir = subprocess.run(
-            [str(ROOT / "hack" / "helm" / "build.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        ).stdout.strip()
-        return cls(Path(bin_dir) / "helm", home)
+        return cls(built("helm") / "helm", home)
 
     def __call__(
         self, *args: str, kubeconfig: Path | None = None, check: bool = True

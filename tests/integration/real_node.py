@@ -17,13 +17,11 @@ import subprocess
 import urllib.error
 import urllib.request
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
-from tests.integration.support import CLUSTER_SCRIPT, ROOT, Cluster, create_namespace
+from tests.integration.support import ROOT, Cluster, built, create_namespace
 
 TESTAPP = "127.0.0.1:5000/lightship/testapp"
 # The private registry (hack/cluster/node-images.sh): it answers only with the credentials of
@@ -151,22 +149,13 @@ def stamped_log(
     return lines
 
 
-@cache
-def _node_bin() -> Path:
-    """The real node's binaries (hack/cluster/build.sh node: built already, it only says where)."""
-    built = subprocess.run(
-        [str(CLUSTER_SCRIPT.with_name("build.sh")), "node"],
-        check=True,
+def crane(*args: str) -> str:
+    """crane (go-containerregistry), the real node's own, against the local registries."""
+    done = subprocess.run(
+        [str(built("cluster", "node") / "crane"), *args],
         capture_output=True,
         text=True,
-    )
-    return Path(built.stdout.strip())
-
-
-def crane(*args: str) -> str:
-    """crane (go-containerregistry), the node's own, against the local registries."""
-    done = subprocess.run(
-        [str(_node_bin() / "crane"), *args], capture_output=True, text=True, timeout=120
+        timeout=120,
     )
     assert done.returncode == 0, f"crane {' '.join(args)}: {done.stderr}"
     return done.stdout.strip()

@@ -48,6 +48,20 @@ os.environ.setdefault(
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def built(tool: str, *args: str, timeout: float = 3600) -> Path:
+    """What hack/<tool>/build.sh [args] prints: where it built the tool once into the cache
+    from its pinned versions (minutes, the first time), or found it there."""
+    return Path(
+        subprocess.run(
+            [str(ROOT / "hack" / tool / "build.sh"), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        ).stdout.strip()
+    )
+
+
 def kubeconfig_of(name: str) -> Path:
     """Where hack/cluster/cluster.sh writes the kubeconfig of the local cluster `name`."""
     state = ROOT / ".cluster"
@@ -220,6 +234,13 @@ class Services:
             "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest)
         )
 
+    def patch(self, name: str, body: Any, **options: Any) -> dict[str, Any]:
+        """A PATCH of the object, of the type `options` say (`_content_type`)."""
+        result: dict[str, Any] = self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, body, **options
+        )
+        return result
+
     def get(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.custom.get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name
@@ -270,11 +291,23 @@ class Services:
             if p.metadata.deletion_timestamp is None
         ]
 
-    def revisions(self, name: str) -> list[int]:
-        revisions = self.apps.list_namespaced_controller_revision(
-            self.namespace, label_selector=f"lightship.dev/service={name}"
+    def controller_revisions(self, name: str) -> list[client.V1ControllerRevision]:
+        """The ControllerRevisions labelled with the service, whoever owns them."""
+        return list(
+            self.apps.list_namespaced_controller_revision(
+                self.namespace, label_selector=f"lightship.dev/service={name}"
+            ).items
         )
-        return sorted(r.revision for r in revisions.items)
+
+    def revisions(self, name: str) -> list[int]:
+        return sorted(r.revision for r in self.controller_revisions(name))
+
+    def revision_owners(self, name: str) -> dict[str, list[str]]:
+        """Each revision of the service by name, with the uids of its owners."""
+        return {
+            r.metadata.name: [o.uid for o in r.metadata.owner_references or []]
+            for r in self.controller_revisions(name)
+        }
 
 
 def create(services: Services, name: str, spec: dict[str, Any]) -> None:
@@ -385,6 +418,19 @@ WEB = {
     "ports": [{"port": 80, "protocol": "HTTP"}],
 }
 CACHE = {"name": "cache", "image": "redis:7", "ports": [{"port": 6379, "protocol": "TCP"}]}
+
+
+def remove_children(cluster: Cluster, namespace: str, name: str) -> None:
+    """What an orphaning delete left of a service: as garbage collection would remove it."""
+    cluster.kubectl(
+        "delete",
+        "controllerrevisions,pods,services,ingresses",
+        "-n",
+        namespace,
+        "-l",
+        f"lightship.dev/service={name}",
+        "--wait=true",
+    )
 
 
 def shop(image: str = "nginx:1.27", scale: int = 1, public: bool = True) -> dict[str, Any]:

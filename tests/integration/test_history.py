@@ -10,6 +10,7 @@ from typing import Any
 
 from lightship import render
 from lightship.api import ContainerServiceSpec
+from tests.integration.checks import recreated_after_an_orphaning_delete
 from tests.integration.support import (
     Cluster,
     Operator,
@@ -17,19 +18,8 @@ from tests.integration.support import (
     events,
     shop,
     states,
-    wait_conflict,
     wait_for,
 )
-
-
-def revision_owners(services: Services, name: str) -> dict[str, list[str]]:
-    """Each revision of the service by name, with the uids of its owners."""
-    found = services.apps.list_namespaced_controller_revision(
-        services.namespace, label_selector=f"{render.SERVICE_LABEL}={name}"
-    )
-    return {
-        r.metadata.name: [o.uid for o in r.metadata.owner_references or []] for r in found.items
-    }
 
 
 def test_a_revision_takes_a_label_and_a_service_can_be_orphan_deleted(
@@ -41,47 +31,12 @@ def test_a_revision_takes_a_label_and_a_service_can_be_orphan_deleted(
     services.apply("shop", shop())
     services.wait_active("shop", 1)
     cluster.kubectl("label", "controllerrevision", "shop-v1", "-n", ns, "checked=yes")
-    assert revision_owners(services, "shop") == {
+    assert services.revision_owners("shop") == {
         "shop-v1": [services.get("shop")["metadata"]["uid"]]
     }
     cluster.kubectl("delete", "csd", "shop", "-n", ns, "--cascade=orphan", "--timeout=60s")
     # Orphaned: the revision stays, without its owner, as the user asked.
-    assert revision_owners(services, "shop") == {"shop-v1": []}
-
-
-def remove_children(cluster: Cluster, namespace: str, name: str) -> None:
-    """What an orphaning delete left of a service: as garbage collection would remove it."""
-    cluster.kubectl(
-        "delete",
-        "controllerrevisions,pods,services,ingresses",
-        "-n",
-        namespace,
-        "-l",
-        f"{render.SERVICE_LABEL}={name}",
-        "--wait=true",
-    )
-
-
-def recreated_after_an_orphaning_delete(cluster: Cluster, services: Services, name: str) -> None:
-    """The object is deleted while its children stay (an orphaning delete forces what a slow
-    garbage collection does by chance) and made again at once: the new object takes none of
-    the old children, reports the names they hold, and gets version 1 once they are gone."""
-    ns = services.namespace
-    services.apply(name, shop())
-    services.wait_active(name, 1)
-    cluster.kubectl("delete", "csd", name, "-n", ns, "--cascade=orphan", "--timeout=60s")
-    services.apply(name, shop())
-    status, conflict = wait_conflict(services, name)
-    assert f"ControllerRevision {ns}/{name}-v1" in conflict["message"], conflict
-    assert status.get("versions", []) == []
-    remove_children(cluster, ns, name)
-    status = services.wait_active(name, 1)
-    assert states(status) == {1: "Active"}
-    assert revision_owners(services, name) == {
-        f"{name}-v1": [services.get(name)["metadata"]["uid"]]
-    }
-    created = [m for _, reason, m in events(services, name) if reason == "VersionCreated"]
-    assert created == ["version 1 created from generation 1"] * len(created)
+    assert services.revision_owners("shop") == {"shop-v1": []}
 
 
 def test_recreated_right_after_an_orphaning_delete_gets_version_1(
@@ -126,7 +81,7 @@ def test_a_revision_the_watches_never_showed_is_not_made_again_under_another_num
         operator.start()
     status = services.wait_active("shop", 2, timeout=90)
     assert states(status) == {2: "Active", 1: "Inactive"}
-    assert sorted(revision_owners(services, "shop")) == ["shop-v1", "shop-v2"]
+    assert sorted(services.revision_owners("shop")) == ["shop-v1", "shop-v2"]
     assert not [m for _, r, m in events(services, "shop") if "version 3" in m]
 
 

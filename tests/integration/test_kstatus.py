@@ -13,20 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import ROOT, Cluster, Services, shop, states, wait_for
+from tests.integration.support import Cluster, Services, built, shop, states, wait_for
 
 
 @pytest.fixture(scope="module")
 def kstatus() -> Path:
     """The harness, built once from its pinned go.mod into the cache (hack/kstatus/build.sh)."""
-    built = subprocess.run(
-        [str(ROOT / "hack" / "kstatus" / "build.sh")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1200,
-    )
-    return Path(built.stdout.strip())
+    return built("kstatus", timeout=1200)
 
 
 def computed(kstatus: Path, cluster: Cluster, namespace: str) -> dict[str, Any]:

@@ -24,7 +24,11 @@ import yaml
 from kubernetes import client
 
 from tests.integration import simulated_logs
-from tests.integration.checks import leftovers, operator_failures
+from tests.integration.checks import (
+    leftovers,
+    operator_failures,
+    recreated_after_an_orphaning_delete,
+)
 from tests.integration.support import (
     CLUSTER_NAME,
     ROOT,
@@ -42,7 +46,6 @@ from tests.integration.support import (
     wait_conflict,
     wait_for,
 )
-from tests.integration.test_history import recreated_after_an_orphaning_delete
 
 ACCOUNT = "system:serviceaccount:lightship-system:lightship"
 AUDIT_LOG = audit_log_of(CLUSTER_NAME)

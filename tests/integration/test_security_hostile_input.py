@@ -182,11 +182,7 @@ def submit(services: Services, name: str, spec: Any, how: str) -> str | None:
     }
     try:
         if how.startswith("apply"):
-            services.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                services.namespace,
-                PLURAL,
+            services.patch(
                 name,
                 body,
                 field_manager="hostile",
@@ -308,11 +304,7 @@ def large_spec(change: int, variables: int = 30, length: int = 200) -> dict[str,
 
 def change_one_variable(services: Services, name: str, change: int) -> None:
     """A small patch that makes a new large spec: one variable changes."""
-    services.custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        services.namespace,
-        PLURAL,
+    services.patch(
         name,
         [
             {

@@ -20,7 +20,7 @@ from lightship.api import (
 from lightship.logs import default_container, last_lines, parse_since, prefixed
 from lightship.pods import Failure, observe_pod
 from lightship.rollout import plan
-from tests.unit.test_rollout import (
+from tests.unit.support import (
     ACTIVATING,
     ACTIVE,
     FAILED,
@@ -28,6 +28,7 @@ from tests.unit.test_rollout import (
     SETTINGS,
     observed,
     pod,
+    rolling_out,
     spec,
     states,
     version,
@@ -146,13 +147,8 @@ def test_log_containers_are_those_that_ran_and_are_not_ready() -> None:
 
 def _failing() -> Any:
     old, new = spec("nginx:1.26"), spec("sim.invalid/crash-loop")
-    return observed(
-        2,
-        new,
-        [version(2, ACTIVATING), version(1, ACTIVE)],
-        revisions={1: (1, old), 2: (2, new)},
-        pods=[pod(1), pod(2, ready=False, failure=CRASH, log_containers=("web", "cache"))],
-        selected=1,
+    return rolling_out(
+        old, new, pod(2, ready=False, failure=CRASH, log_containers=("web", "cache"))
     )
 
 

@@ -4,161 +4,44 @@ A table: each row is a situation and the whole plan expected of it."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from lightship import power, render, rollout
+from lightship import render, rollout
 from lightship.api import (
     Condition,
     ContainerServiceSpec,
     ContainerServiceStatus,
-    DeploymentVersion,
-    ServiceState,
-    VersionState,
 )
 from lightship.children import stamped
-from lightship.observed import Observed, ObservedRevision, UnreadableRevision
-from lightship.pods import Failure, ObservedPod, observe_pod
-from lightship.rollout import Plan, plan
-from lightship.settings import Settings
+from lightship.observed import Observed, UnreadableRevision
+from lightship.pods import Failure, observe_pod
+from lightship.rollout import plan
+from tests.unit.support import (
+    ACTIVATING,
+    ACTIVE,
+    DEPLOYING,
+    FAILED,
+    INACTIVE,
+    NOW,
+    READY,
+    RUNNING,
+    SETTINGS,
+    UID,
+    UPDATING,
+    expect,
+    makes_version,
+    observed,
+    outline,
+    pod,
+    rolling_out,
+    spec,
+    switches_to_version_2,
+    version,
+)
 
-UID = "5d0e6c1e-0000-4000-8000-000000000001"
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-SETTINGS = Settings(activation_timeout_seconds=600)
-ACTIVE, INACTIVE, FAILED = VersionState.Active, VersionState.Inactive, VersionState.Failed
-ACTIVATING = VersionState.Activating
-
-
-def spec(image: str = "nginx:1.27", scale: int = 1, public: bool = True) -> ContainerServiceSpec:
-    wire: dict[str, Any] = {
-        "scale": scale,
-        "containers": [
-            {"name": "web", "image": image, "ports": [{"port": 80, "protocol": "HTTP"}]}
-        ],
-    }
-    if public:
-        wire["publicEndpoint"] = {"containerName": "web", "containerPort": 80}
-    return ContainerServiceSpec.model_validate(wire)
-
-
-def version(number: int, state: VersionState, age: float = 60) -> DeploymentVersion:
-    return DeploymentVersion(version=number, state=state, created_at=NOW - timedelta(seconds=age))
-
-
-# The capacity digest of pods made for spec() (power nano, no registry credentials).
-CAPACITY = power.capacity_digest(spec(), SETTINGS)
-
-
-def pod(number: int, index: int = 0, ready: bool = True, **extra: Any) -> ObservedPod:
-    extra.setdefault("capacity", CAPACITY)
-    return ObservedPod(name=f"shop-v{number}-{index}", version=number, ready=ready, **extra)
-
-
-def observed(
-    generation: int,
-    current: ContainerServiceSpec,
-    versions: list[DeploymentVersion] = (),  # type: ignore[assignment]
-    revisions: dict[int, tuple[int, ContainerServiceSpec]] | None = None,
-    pods: list[ObservedPod] = (),  # type: ignore[assignment]
-    selected: int | None = None,
-    service: dict[str, Any] | None = None,
-    ingress: dict[str, Any] | None = None,
-    status: ContainerServiceStatus | None = None,
-    now: datetime = NOW,
-) -> Observed:
-    revisions = (
-        revisions if revisions is not None else {v.version: (v.version, current) for v in versions}
-    )
-    if service is None and selected is not None:
-        service = stamped(render.render_service("shop", UID, revisions[selected][1], selected))
-    if ingress is None and selected is not None:
-        ingress = stamped(render.render_ingress("shop", UID, revisions[selected][1], SETTINGS))
-    return Observed(
-        name="shop",
-        namespace="default",
-        uid=UID,
-        generation=generation,
-        spec=current,
-        status=status if status is not None else ContainerServiceStatus(versions=list(versions)),
-        revisions={
-            n: ObservedRevision(
-                version=n, generation=g, spec=s, created_at=NOW - timedelta(minutes=1)
-            )
-            for n, (g, s) in revisions.items()
-        },
-        pods=list(pods),
-        service=service,
-        ingress=ingress,
-        now=now,
-    )
-
-
-def states(result: Any) -> dict[int, VersionState]:
-    return {v.version: v.state for v in result.status.versions}
-
-
-def reasons(result: Any) -> list[str]:
-    return [e.reason for e in result.events]
-
-
-def outline(result: Plan) -> dict[str, Any]:
-    """Everything a plan does, in short: a case lists all of it, so an extra action fails."""
-    service = result.apply_service
-    return {
-        "revision": result.create_revision["metadata"]["name"] if result.create_revision else None,
-        "create_pods": [p["metadata"]["name"] for p in result.create_pods],
-        "delete_pods": result.delete_pods,
-        "service": (
-            f"v{service['spec']['selector'][render.VERSION_LABEL]}"
-            if service
-            else ("delete" if result.delete_service else None)
-        ),
-        "ingress": "apply"
-        if result.apply_ingress
-        else ("delete" if result.delete_ingress else None),
-        "delete_revisions": result.delete_revisions,
-        "events": reasons(result),
-        "versions": {v.version: v.state for v in result.status.versions},
-        "state": result.status.state,
-        "abnormal": sorted(
-            c.type
-            for c in result.status.conditions
-            if c.status == "True" and c.type not in ("Ready", "Progressing", "Reconciling")
-        ),
-        "requeue_after": result.requeue_after,
-        "read_logs": result.read_logs,
-    }
-
-
-def expect(
-    versions: dict[int, VersionState], state: ServiceState, **actions: Any
-) -> dict[str, Any]:
-    """A whole plan: the versions and the service's state, and the actions named; every
-    action not named is expected not to happen."""
-    nothing: dict[str, Any] = {
-        "revision": None,
-        "create_pods": [],
-        "delete_pods": [],
-        "service": None,
-        "ingress": None,
-        "delete_revisions": [],
-        "events": [],
-        "abnormal": [],
-        "requeue_after": None,
-        "read_logs": {},
-    }
-    # The newest version failed: Stalled says so (DESIGN §3), whatever else the case is about.
-    if versions and versions[max(versions)] == VersionState.Failed:
-        nothing["abnormal"] = ["Stalled"]
-    unknown = set(actions) - set(nothing)
-    assert not unknown, f"not a plan field: {unknown}"
-    return {**nothing, **actions, "versions": versions, "state": state}
-
-
-DEPLOYING, RUNNING, READY = ServiceState.Deploying, ServiceState.Running, ServiceState.Ready
-UPDATING, DISABLED = ServiceState.Updating, ServiceState.Disabled
 A, B, C = spec("nginx:1.26"), spec("nginx:1.27"), spec("nginx:1.28")
 PULL_ERROR = Failure("ImagePullBackOff", "container web: Back-off pulling image")
 OTHER_UID = "5d0e6c1e-0000-4000-8000-0000000000ff"
@@ -172,6 +55,16 @@ def unreadable(number: int, generation: int) -> UnreadableRevision:
     return UnreadableRevision(number, generation, "data.scale: too big", NOW - timedelta(days=9))
 
 
+def first_pod_name_held(age: float) -> Observed:
+    """Version 1 (scale 2) activating for `age` seconds; its second pod made then, the name of
+    its first held by another owner's pod."""
+    second = pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=age))
+    return replace(
+        observed(1, spec(scale=2), [version(1, ACTIVATING, age=age)], pods=[second]),
+        foreign={("Pod", "shop-v1-0")},
+    )
+
+
 def with_ingress_annotation(current: Observed) -> Observed:
     """The Ingress as an earlier rendering left it: with an annotation no longer rendered."""
     earlier = render.render_ingress("shop", UID, spec(), SETTINGS)
@@ -183,13 +76,9 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     (
         "the first spec makes version 1 and its pods",
         observed(1, spec(scale=2), revisions={}),
-        expect(
+        makes_version(
             {1: ACTIVATING},
-            DEPLOYING,
-            revision="shop-v1",
             create_pods=["shop-v1-0", "shop-v1-1"],
-            events=["VersionCreated"],
-            requeue_after=600.5,
         ),
     ),
     (
@@ -210,43 +99,16 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     (
         "a new spec starts beside the active version",
         observed(2, B, [version(1, ACTIVE)], revisions={1: (1, A)}, pods=[pod(1)], selected=1),
-        expect(
-            {2: ACTIVATING, 1: ACTIVE},
-            DEPLOYING,
-            revision="shop-v2",
-            create_pods=["shop-v2-0"],
-            events=["VersionCreated"],
-            requeue_after=600.5,
-        ),
+        makes_version({2: ACTIVATING, 1: ACTIVE}),
     ),
     (
         "the switch makes the old version inactive and removes its pods",
-        observed(
-            2,
-            B,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, A), 2: (2, B)},
-            pods=[pod(1), pod(2)],
-            selected=1,
-        ),
-        expect(
-            {2: ACTIVE, 1: INACTIVE},
-            RUNNING,
-            service="v2",
-            delete_pods=["shop-v1-0"],
-            events=["VersionActivated"],
-        ),
+        rolling_out(A, B, pod(2)),
+        switches_to_version_2(),
     ),
     (
         "a failing version is removed and the previous one keeps serving",
-        observed(
-            2,
-            B,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, A), 2: (2, B)},
-            pods=[pod(1), pod(2, ready=False, failure=PULL_ERROR)],
-            selected=1,
-        ),
+        rolling_out(A, B, pod(2, ready=False, failure=PULL_ERROR)),
         expect(
             {2: FAILED, 1: ACTIVE}, RUNNING, delete_pods=["shop-v2-0"], events=["VersionFailed"]
         ),
@@ -273,14 +135,10 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
             pods=[pod(1), pod(2, ready=False)],
             selected=1,
         ),
-        expect(
+        makes_version(
             {3: ACTIVATING, 2: INACTIVE, 1: ACTIVE},
-            DEPLOYING,
-            revision="shop-v3",
-            create_pods=["shop-v3-0"],
             delete_pods=["shop-v2-0"],
             events=["VersionCreated", "VersionSuperseded"],
-            requeue_after=600.5,
         ),
     ),
     (
@@ -298,13 +156,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     (
         "a lost status is rebuilt from the revisions and the Service",
         observed(2, B, [], revisions={1: (1, A), 2: (2, B)}, pods=[pod(1), pod(2)], selected=1),
-        expect(
-            {2: ACTIVE, 1: INACTIVE},
-            RUNNING,
-            service="v2",
-            delete_pods=["shop-v1-0"],
-            events=["VersionActivated"],
-        ),
+        switches_to_version_2(),
     ),
     (
         "a revision made before a crash is not made again",
@@ -325,52 +177,17 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
             pods=[pod(1)],
             selected=1,
         ),
-        expect(
-            {3: ACTIVATING, 2: FAILED, 1: ACTIVE},
-            DEPLOYING,
-            revision="shop-v3",
-            create_pods=["shop-v3-0"],
-            events=["VersionCreated"],
-            requeue_after=600.5,
-        ),
+        makes_version({3: ACTIVATING, 2: FAILED, 1: ACTIVE}),
     ),
     (
         "removing the public endpoint removes the Ingress and the URL",
-        observed(
-            2,
-            PRIVATE,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, spec()), 2: (2, PRIVATE)},
-            pods=[pod(1), pod(2)],
-            selected=1,
-        ),
-        expect(
-            {2: ACTIVE, 1: INACTIVE},
-            RUNNING,
-            service="v2",
-            ingress="delete",
-            delete_pods=["shop-v1-0"],
-            events=["VersionActivated"],
-        ),
+        rolling_out(spec(), PRIVATE, pod(2)),
+        switches_to_version_2(ingress="delete"),
     ),
     (
         "a version without ports has no Service",
-        observed(
-            2,
-            WORKER,
-            [version(2, ACTIVATING), version(1, ACTIVE)],
-            revisions={1: (1, spec()), 2: (2, WORKER)},
-            pods=[pod(1), pod(2)],
-            selected=1,
-        ),
-        expect(
-            {2: ACTIVE, 1: INACTIVE},
-            RUNNING,
-            service="delete",
-            ingress="delete",
-            delete_pods=["shop-v1-0"],
-            events=["VersionActivated"],
-        ),
+        rolling_out(spec(), WORKER, pod(2)),
+        switches_to_version_2(service="delete", ingress="delete"),
     ),
     (
         "the steady state plans nothing",
@@ -414,15 +231,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     ),
     (
         "a pod name held by another owner is reported and not made",
-        replace(
-            observed(
-                1,
-                spec(scale=2),
-                [version(1, ACTIVATING, age=30)],
-                pods=[pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=30))],
-            ),
-            foreign={("Pod", "shop-v1-0")},
-        ),
+        first_pod_name_held(age=30),
         expect(
             {1: ACTIVATING},
             DEPLOYING,
@@ -433,15 +242,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     ),
     (
         "the deadline ends although a pod name is held by another owner",
-        replace(
-            observed(
-                1,
-                spec(scale=2),
-                [version(1, ACTIVATING, age=601)],
-                pods=[pod(1, 1, ready=False, created_at=NOW - timedelta(seconds=601))],
-            ),
-            foreign={("Pod", "shop-v1-0")},
-        ),
+        first_pod_name_held(age=601),
         expect(
             {1: FAILED},
             READY,
@@ -486,14 +287,7 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
     (
         "pods refused at admission fail the version; the active one serves",
         replace(
-            observed(
-                2,
-                C,
-                [version(2, ACTIVATING), version(1, ACTIVE)],
-                revisions={1: (1, A), 2: (2, C)},
-                pods=[pod(1)],
-                selected=1,
-            ),
+            rolling_out(A, C),
             rejected={2: 'pods "shop-v2-0" is forbidden: violates PodSecurity'},
         ),
         expect({2: FAILED, 1: ACTIVE}, RUNNING, events=["VersionFailed"]),
@@ -511,14 +305,10 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
             ),
             unreadable={1: unreadable(1, 1)},
         ),
-        expect(
+        makes_version(
             {3: ACTIVATING, 2: ACTIVE, 1: INACTIVE},
-            DEPLOYING,
-            revision="shop-v3",
-            create_pods=["shop-v3-0"],
             abnormal=["HistoryUnreadable"],
             events=["VersionCreated", "UnreadableVersion"],
-            requeue_after=600.5,
         ),
     ),
     (
@@ -558,14 +348,9 @@ TABLE: list[tuple[str, Observed, dict[str, Any]]] = [
             pods=[pod(1)],
             selected=1,
         ),
-        expect(
+        makes_version(
             {**{n: ACTIVATING if n == 51 else FAILED for n in range(51, 2, -1)}, 1: ACTIVE},
-            DEPLOYING,
-            revision="shop-v51",
-            create_pods=["shop-v51-0"],
             delete_revisions=["shop-v2"],
-            events=["VersionCreated"],
-            requeue_after=600.5,
         ),
     ),
     (
