@@ -49,6 +49,7 @@ helm-binary:
 # The real node's binaries (the default cluster runs it; side clusters do not need them).
 node-binaries: system-deps
 	hack/cluster/build.sh node >/dev/null
+	hack/cluster/build.sh registry >/dev/null
 
 cluster: system-deps
 	hack/cluster/cluster.sh up
@@ -68,9 +69,9 @@ unit: venv
 	$(BIN)/pytest tests/unit
 
 # The Go programs of the repository (the test application, the health-check prober): their own
-# tests, on 127.0.0.1 only.
+# tests, on 127.0.0.1 only; and the Argo CD health check's tests under gopher-lua (hack/argocd-health).
 go-test:
-	for module in hack/testapp hack/prober; do (cd $$module && go vet ./... && go test ./...); done
+	for module in hack/testapp hack/prober hack/argocd-health; do (cd $$module && go vet ./... && go test ./...); done
 
 # The kstatus harness (hack/kstatus: cli-utils' kstatus over real objects), built once into the
 # cache, so that its first build shows here rather than inside a test.

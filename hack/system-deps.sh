@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, and only those that are missing:
-# - lua5.4 and lua-cjson run manifests/argocd/health.lua (tests/unit/test_argocd_health.py);
 # - the shellcheck package lints every hack/**/*.sh (tests/unit/test_scripts.py);
 # - the local cluster's real node (hack/cluster/node.sh): libseccomp-dev and pkg-config to build
 #   runc with seccomp, nftables for kube-proxy's rules and the node's forwarding filter, openssl
@@ -12,9 +11,6 @@ set -euo pipefail
 fail() { echo "hack/system-deps.sh: $*" >&2; exit 1; }
 
 missing=()
-command -v lua5.4 >/dev/null || missing+=(lua5.4)
-# cjson is a library, not a command: ask the interpreter, which works on any distribution.
-lua5.4 -e 'require "cjson"' >/dev/null 2>&1 || missing+=(lua-cjson)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev)

@@ -5,6 +5,7 @@
 #                   and kubectl (kubernetes/), etcd (etcd/), kwok + kwokctl (kwok/)
 #   build.sh node   the real node: kubelet and kube-proxy (kubernetes/), containerd and its runc
 #                   shim, runc, the CNI plugins (bridge, host-local, loopback), crane and CoreDNS (node/*/)
+#   build.sh registry   the real node's private registry: the distribution registry (node/registry/)
 #
 # They go into ${XDG_CACHE_HOME:-$HOME/.cache}/lightship/<versions>/bin, once: a later run finds
 # them there and returns at once. A build happens in a temporary folder that is moved into place
@@ -26,7 +27,10 @@ case "$what" in
     binaries=(kubelet kube-proxy containerd containerd-shim-runc-v2 runc crane coredns
               cni/bridge cni/host-local cni/loopback)
     target=$(dirname "$NODE_BIN") ;;
-  *) fail "usage: build.sh [control-plane|node]" ;;
+  registry)
+    binaries=(registry)
+    target=$(dirname "$REGISTRY_BIN") ;;
+  *) fail "usage: build.sh [control-plane|node|registry]" ;;
 esac
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/lightship"
 
@@ -102,7 +106,16 @@ build_node() {
   "$work/bin/kubelet" --version | grep -q "v$KUBE_VERSION" || fail "kubelet is not stamped v$KUBE_VERSION"
 }
 
-if [[ "$what" == node ]]; then build_node; else build_control_plane; fi
+build_registry() {
+  build node/registry "the distribution registry v$DISTRIBUTION_VERSION" "$work/bin" \
+    -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=v$DISTRIBUTION_VERSION" .
+}
+
+case "$what" in
+  node) build_node ;;
+  registry) build_registry ;;
+  *) build_control_plane ;;
+esac
 echo "built $what in $((SECONDS - start)) s" >&2
 touch "$work/.complete"
 rm -rf "$target"

@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2154  # sourced by cluster.sh: it sets here, root, state, cluster_pki
 # The local cluster's real node (sourced by cluster.sh): a kubelet registered as a Node beside
 # the kwok nodes, with containerd and runc running real containers from a registry on
-# 127.0.0.1:5000, pods on a bridge of their own, kube-proxy for Service IPs and CoreDNS for
+# 127.0.0.1:5000 (and a private one on 127.0.0.1:5001), pods on a bridge of their own, kube-proxy for Service IPs and CoreDNS for
 # cluster.local. Only one can exist on a machine: cluster.sh runs it for the default cluster
 # (LIGHTSHIP_REAL_NODE=false turns it off there, =true turns it on for another cluster).
 #
@@ -20,9 +20,10 @@ export NODE_IP=10.88.0.1
 export NODE_POD_CIDR=10.88.0.0/16
 export NODE_SERVICE_CIDR=10.96.0.0/16 # kwokctl.yaml: service-cluster-ip-range
 export NODE_REGISTRY=127.0.0.1:5000
+export NODE_PRIVATE_REGISTRY=127.0.0.1:5001 # needs credentials (node-images.sh)
 export NODE_STATE="$state/node"
-export NODE_BIN NODE_CGROUP NODE_PKI
-NODE_COMPONENTS=(namespace registry containerd kubelet kube-proxy coredns)
+export NODE_BIN NODE_CGROUP NODE_PKI REGISTRY_BIN
+NODE_COMPONENTS=(namespace registry private-registry containerd kubelet kube-proxy coredns)
 
 # node_spawn NAME COMMAND...: a daemon of the node, in the node's cgroup, its own session,
 # its log in $NODE_STATE/logs and its pid in $NODE_STATE/pids.
@@ -56,7 +57,7 @@ node_healthy() {
   local component
   for component in "${NODE_COMPONENTS[@]}"; do node_alive "$component" || return 1; done
   node_ready && curl -fsS http://127.0.0.1:8181/ready && curl -fsS http://127.0.0.1:10256/healthz \
-    && curl -fsS "http://$NODE_REGISTRY/v2/"
+    && curl -fsS "http://$NODE_REGISTRY/v2/" && node_private_registry_answers
 } >/dev/null 2>&1
 
 # node_kubeconfig NAME USER: a kubeconfig for one of the node's components, with a client
@@ -77,23 +78,27 @@ EOF
 
 # The node's configuration, rendered into DIR: what decides whether a running node is reused.
 node_render() {
-  local dir=$1 file
-  mkdir -p "$dir/certs.d/$NODE_REGISTRY" "$dir/cni"
-  for file in containerd.toml kubelet.yaml kube-proxy.yaml Corefile cni.conflist; do
+  local dir=$1 file registry
+  mkdir -p "$dir/cni"
+  for file in containerd.toml kubelet.yaml kube-proxy.yaml Corefile cni.conflist private-registry.yml; do
     # shellcheck disable=SC2016  # the names of the variables envsubst may replace
     envsubst "$(printf '${%s} ' "${!NODE_@}")" <"$here/node/config/$file" >"$dir/$file"
   done
   mv "$dir/cni.conflist" "$dir/cni/10-lightship.conflist" # containerd reads a folder of them
-  # The local registry speaks plain HTTP.
-  printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
-    "$NODE_REGISTRY" "$NODE_REGISTRY" >"$dir/certs.d/$NODE_REGISTRY/hosts.toml"
+  # The local registries speak plain HTTP.
+  for registry in "$NODE_REGISTRY" "$NODE_PRIVATE_REGISTRY"; do
+    mkdir -p "$dir/certs.d/$registry"
+    printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
+      "$registry" "$registry" >"$dir/certs.d/$registry/hosts.toml"
+  done
   # A new cluster CA, new binaries or new image sources make a new node too.
-  { sha256sum "$NODE_PKI/ca.crt"; echo "$NODE_BIN"; node_image_sources; } >"$dir/inputs"
+  { sha256sum "$NODE_PKI/ca.crt"; echo "$NODE_BIN $REGISTRY_BIN"; node_image_sources; } >"$dir/inputs"
 }
 
 node_up() {
   NODE_PKI=$cluster_pki
   NODE_BIN=$("$here/build.sh" node)
+  REGISTRY_BIN=$("$here/build.sh" registry)
   NODE_CGROUP="$(node_run_cgroup)/lightship-node"
   mkdir -p "$state"
   exec {node_lock}>"$state/node.lock"
@@ -127,6 +132,7 @@ node_start() {
   node_spawn registry "$NODE_BIN/crane" registry serve --address "$NODE_REGISTRY"
   node_wait 30 "the registry on $NODE_REGISTRY" curl -fsS "http://$NODE_REGISTRY/v2/"
   node_images_push
+  node_private_registry_up
 
   kc apply -f "$here/node/config/rbac.yaml" >/dev/null
   node_kubeconfig kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"

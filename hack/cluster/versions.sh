@@ -21,3 +21,7 @@ COREDNS_VERSION=1.15.0
 NODE_VERSIONS="node-k8s-v${KUBE_VERSION}-containerd-v${CONTAINERD_VERSION}-runc-v${RUNC_VERSION}"
 NODE_VERSIONS+="-cni-v${CNI_PLUGINS_VERSION}-crane-v${CRANE_VERSION}-coredns-v${COREDNS_VERSION}"
 NODE_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/${NODE_VERSIONS}/bin"
+# The real node's private registry (node-images.sh): the distribution registry, built apart from
+# the node's other pieces so that adding it did not make them build again.
+DISTRIBUTION_VERSION=3.1.2
+REGISTRY_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/lightship/registry-distribution-v${DISTRIBUTION_VERSION}/bin"

@@ -108,6 +108,9 @@ def _port_name(port: Port) -> str:
 
 def _container(container: Container, spec: ContainerServiceSpec, settings: Settings) -> Manifest:
     manifest: Manifest = {"name": container.name, "image": container.image}
+    # A tag can be moved to other content: resolved again at every pod start (a redeploy runs
+    # what it names now). A digest cannot: pulled once per node.
+    manifest["imagePullPolicy"] = "IfNotPresent" if "@" in container.image else "Always"
     if container.command is not None:
         # The command replaces the image's CMD and keeps its ENTRYPOINT: that is `args`.
         manifest["args"] = list(container.command)

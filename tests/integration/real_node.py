@@ -8,10 +8,12 @@ directly; Service IPs and cluster DNS names are only dialled from inside pods (/
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
 import ssl
+import subprocess
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -19,9 +21,14 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.integration.support import Cluster, create_namespace
+from tests.integration.support import ROOT, Cluster, built, create_namespace
 
 TESTAPP = "127.0.0.1:5000/lightship/testapp"
+# The private registry (hack/cluster/node-images.sh): it answers only with the credentials of
+# the Docker config the cluster script writes, and holds this image (the test application, tag 2).
+PRIVATE_REGISTRY = "127.0.0.1:5001"
+PRIVATE_TESTAPP = f"{PRIVATE_REGISTRY}/lightship/testapp:2"
+PRIVATE_CREDENTIALS = ROOT / ".cluster" / "node" / "private-registry" / "docker" / "config.json"
 NODE_LABEL = "lightship.dev/node=real"
 # The image contract's annotations: the API server's PodNodeSelector and
 # PodTolerationRestriction admission plugins put the namespace's pods on the real node.
@@ -140,3 +147,30 @@ def stamped_log(
             stamp = match.group(1).rstrip("Z")[:26]  # microseconds at most, for fromisoformat
             lines.append((datetime.fromisoformat(stamp), match.group(2)))
     return lines
+
+
+def crane(*args: str) -> str:
+    """crane (go-containerregistry), the real node's own, against the local registries."""
+    done = subprocess.run(
+        [str(built("cluster", "node") / "crane"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"crane {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def registry_secret(name: str, password: str | None = None) -> client.V1Secret:
+    """A kubernetes.io/dockerconfigjson Secret for the private registry: its credentials, or
+    its user with `password` instead."""
+    config = json.loads(PRIVATE_CREDENTIALS.read_text())
+    if password is not None:
+        user = base64.b64decode(config["auths"][PRIVATE_REGISTRY]["auth"]).decode().split(":")[0]
+        auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+        config = {"auths": {PRIVATE_REGISTRY: {"auth": auth}}}
+    return client.V1Secret(
+        metadata=client.V1ObjectMeta(name=name),
+        type="kubernetes.io/dockerconfigjson",
+        string_data={".dockerconfigjson": json.dumps(config)},
+    )

@@ -48,12 +48,12 @@ os.environ.setdefault(
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def built(tool: str, timeout: float = 3600) -> Path:
-    """What hack/<tool>/build.sh prints: where it built the tool once into the cache from its
-    pinned versions (minutes, the first time), or found it there."""
+def built(tool: str, *args: str, timeout: float = 3600) -> Path:
+    """What hack/<tool>/build.sh [args] prints: where it built the tool once into the cache
+    from its pinned versions (minutes, the first time), or found it there."""
     return Path(
         subprocess.run(
-            [str(ROOT / "hack" / tool / "build.sh")],
+            [str(ROOT / "hack" / tool / "build.sh"), *args],
             check=True,
             capture_output=True,
             text=True,

@@ -3,7 +3,8 @@ real logs, pod networking, cluster DNS and Service routing (hack/cluster/node.sh
 
 The namespaces here are annotated to put their pods on the real node, and watched by an
 operator of this module with a longer activation deadline than the session's (real pods pull
-and start, and their health check needs `healthyThreshold` intervals).
+and start, and their health check needs `healthyThreshold` intervals), a short grace for
+unschedulable pods, and a power (xlarge) sized beyond any node.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tests.integration.support import SESSION, Cluster, Operator, Services, wait
 pytestmark = pytest.mark.realnode
 
 DEADLINE = 40  # the activation deadline of this module's operator, seconds
+UNSCHEDULABLE_GRACE = 5  # and its grace for unschedulable pods, seconds
 PREFIX = f"{SESSION}r"  # its namespaces (the session's operator watches f"{SESSION}-*")
 
 
@@ -52,6 +54,8 @@ def real_operator(
         log_path,
         {
             "LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": str(DEADLINE),
+            "LIGHTSHIP_UNSCHEDULABLE_GRACE_SECONDS": str(UNSCHEDULABLE_GRACE),
+            "LIGHTSHIP_POWERS": json.dumps({"xlarge": {"cpu": "1000", "memory": "8Gi"}}),
             "LIGHTSHIP_NAMESPACES": f"{PREFIX}-*",
         },
     )

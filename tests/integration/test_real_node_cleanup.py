@@ -1,5 +1,7 @@
-"""`cluster-down` leaves nothing of the real node on the host: no process, mount, interface,
-network namespace, cgroup or netfilter rule, and every sysctl as it was before the node started.
+"""`cluster-down` leaves nothing of the real node on the host: no process (its registries
+included), mount, interface, network namespace, cgroup, netfilter rule or file (the private
+registry's storage and credentials, containerd's certs.d), and every sysctl as it was before
+the node started.
 
 It stops the session's real node (`cluster.sh node-down`), starts it again, stops it again and
 compares the host after the two stops; then starts it for the tests that follow. It runs after
@@ -11,18 +13,21 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.real_node import TESTAPP, create_real_namespace
+from tests.integration.real_node import PRIVATE_REGISTRY, TESTAPP, create_real_namespace
 from tests.integration.support import CLUSTER_SCRIPT, ROOT, SESSION, Cluster
 
 pytestmark = pytest.mark.realnode
 
 NODE_STATE = ROOT / ".cluster" / "node"
 BRIDGE = "lightship0"  # hack/cluster/node.sh
+REGISTRY = "127.0.0.1:5000"
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,19 @@ def snapshot(sysctls: list[str]) -> Host:
     )
 
 
+def registry_answers(address: str) -> int | None:
+    """The HTTP status a registry's /v2/ answers, None when nothing listens."""
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+            f"http://{address}/v2/", timeout=5
+        ) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
 def run_pod(cluster: Cluster, namespace: str) -> None:
     """A pod of the test application on the real node, Ready: its network namespace, veth,
     mounts and cgroups are among what cluster-down must remove."""
@@ -118,6 +136,8 @@ def test_cluster_down_puts_the_host_back_as_it_was(cluster: Cluster) -> None:
     assert BRIDGE in running.interfaces and "kube-proxy" in running.ruleset
     assert running.network_namespaces > stopped.network_namespaces
     assert running.sysctls["net.ipv4.ip_forward"] == "1"
+    assert (registry_answers(REGISTRY), registry_answers(PRIVATE_REGISTRY)) == (200, 401)
+    assert (NODE_STATE / "config" / "certs.d" / PRIVATE_REGISTRY / "hosts.toml").is_file()
 
     node_script("node-down")
     again = snapshot(list(recorded))
@@ -130,6 +150,8 @@ def test_cluster_down_puts_the_host_back_as_it_was(cluster: Cluster) -> None:
         assert again.other_cgroups == stopped.other_cgroups
         assert again.ruleset == stopped.ruleset
         assert again.sysctls == recorded
+        assert (registry_answers(REGISTRY), registry_answers(PRIVATE_REGISTRY)) == (None, None)
+        assert not NODE_STATE.exists()  # the private registry's storage, certs.d, ...
     finally:
         node_script("node-up")
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

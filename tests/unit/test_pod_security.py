@@ -30,7 +30,16 @@ POD_FIELDS = {
     "terminationGracePeriodSeconds",  # the drain, then the stop
 }
 # lifecycle: a preStop sleep only (the drain), run by the kubelet, nothing in the container.
-CONTAINER_FIELDS = {"name", "image", "args", "env", "ports", "readinessProbe", "lifecycle"}
+CONTAINER_FIELDS = {
+    "name",
+    "image",
+    "imagePullPolicy",
+    "args",
+    "env",
+    "ports",
+    "readinessProbe",
+    "lifecycle",
+}
 PROBER_FIELDS = {
     "name",
     "image",

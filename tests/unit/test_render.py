@@ -84,6 +84,21 @@ def test_pod_carries_labels_owner_and_every_container() -> None:
     assert dns["ports"] == [{"containerPort": 53, "protocol": "UDP"}]
 
 
+def test_images_by_tag_are_pulled_at_every_start_and_by_digest_once() -> None:
+    digest = "sha256:" + "ab" * 32
+    images = ["nginx:1.27", "coredns", f"reg.example:5000/app@{digest}", f"app:1@{digest}"]
+    spec = ContainerServiceSpec.model_validate(
+        {"containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}
+    )
+    pod = render.render_pod("shop", UID, spec, 1, 0, EXACT)["spec"]
+    assert [c["imagePullPolicy"] for c in pod["containers"]] == [
+        "Always",
+        "Always",
+        "IfNotPresent",
+        "IfNotPresent",
+    ]
+
+
 def test_exact_health_check_is_a_prober_sidecar_whose_verdict_the_kubelet_reads() -> None:
     pod = render.render_pod("shop", UID, SHOP, 1, 0, EXACT)["spec"]
     (prober,) = pod["initContainers"]
