@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from kubernetes import client
 
-from lightship import GROUP, PLURAL, VERSION, render
+from lightship import GROUP, PLURAL, VERSION, public_route, render
 from lightship.api import ContainerServiceSpec
 from lightship.settings import Settings
 from watch import Board, Goal, Obj, Predicate, Watcher
@@ -62,7 +62,7 @@ def baseline_manifests(name: str, wire_spec: dict[str, Any]) -> list[Obj]:
     assert service is not None
     service["metadata"] = {"name": name, "labels": labels}
     service["spec"]["selector"] = labels
-    ingress = render.render_ingress(name, BASELINE_UID, spec, Settings())
+    ingress = public_route.render_ingress(name, BASELINE_UID, spec, Settings())
     assert ingress is not None
     ingress["metadata"] = {"name": name, "labels": labels}
     return [deployment, service, ingress]

@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lightship import GROUP, render
+from lightship import GROUP, public_route, render
 from lightship.api import ContainerServiceSpec, DomainNames
 from lightship.pods import ObservedPod
 from lightship.render import Manifest
@@ -86,7 +86,7 @@ def routes(
         else (None, False)
     )
     apply_ingress, delete_ingress = (
-        converge(render.render_route(name, uid, spec, settings, domains), ingress)
+        converge(public_route.render_route(name, uid, spec, settings, domains), ingress)
         if render.controlled_or_absent(ingress, uid)
         else (None, False)
     )

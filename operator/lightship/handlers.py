@@ -20,6 +20,7 @@ from lightship.claims import INDEX as CLAIMS_INDEX
 from lightship.claims import DomainClaims
 from lightship.claims import index as claims_index
 from lightship.cluster import Cluster
+from lightship.public_route import route_kind
 from lightship.queue import WorkQueue
 from lightship.reconcile import reconcile, report_failure
 from lightship.render import (
@@ -28,7 +29,6 @@ from lightship.render import (
     MANAGED_BY_LABEL,
     SERVICE_LABEL,
     Manifest,
-    route_kind,
 )
 from lightship.settings import Settings
 

@@ -13,7 +13,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from lightship import KIND, lifecycle, metrics, render, rollout
+from lightship import KIND, lifecycle, metrics, public_route, render, rollout
 from lightship.api import VersionState
 from lightship.cache import Expectation, IndexView, Key, named
 from lightship.cluster import Cluster, api_message, made_from
@@ -111,7 +111,7 @@ def _reconcile(
         return None  # garbage collection removes the children
     try:
         now = datetime.now(UTC).replace(microsecond=0)
-        observed = observe(obj, reader, cluster, now, render.route_kind(settings))
+        observed = observe(obj, reader, cluster, now, public_route.route_kind(settings))
         observed = dataclasses.replace(observed, domains_taken=domains_taken(obj))
     except ValidationError as error:
         # The API server accepted a spec the models refuse: the CRD and the models disagree.
@@ -227,7 +227,7 @@ def _route(run: Pass, *, from_index: bool) -> None:
         run.switched = True
         run.delete("Service", observed.name)
     if plan.delete_ingress:
-        run.delete(render.route_kind(run.settings), observed.name)
+        run.delete(public_route.route_kind(run.settings), observed.name)
 
 
 def _write_status(run: Pass) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from lightship import GROUP, KIND, VERSION, health, power
-from lightship.api import Container, ContainerServiceSpec, DomainNames, Port, Protocol
+from lightship.api import Container, ContainerServiceSpec, Port, Protocol
 from lightship.settings import HealthCheckMode, Settings, load_settings
 
 Manifest = dict[str, Any]
@@ -86,7 +86,9 @@ def revision_name(service: str, version: int) -> str:
     return f"{service}-v{version}"
 
 
-def _metadata(name: str, service: str, uid: str, version: int | None = None) -> dict[str, Any]:
+def object_metadata(
+    name: str, service: str, uid: str, version: int | None = None
+) -> dict[str, Any]:
     return {
         "name": name,
         "labels": labels(service, version),
@@ -162,7 +164,7 @@ def render_pod(
     }
     if spec.public_endpoint is not None and settings.health_check == HealthCheckMode.exact:
         pod_spec["initContainers"] = [health.prober(spec, spec.public_endpoint, settings)]
-    metadata = _metadata(pod_name(service, version, index), service, uid, version)
+    metadata = object_metadata(pod_name(service, version, index), service, uid, version)
     metadata["annotations"] = {power.CAPACITY_ANNOTATION: power.capacity_digest(spec, settings)}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
@@ -189,124 +191,9 @@ def render_service(
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(service, service, uid),
+        "metadata": object_metadata(service, service, uid),
         "spec": {"type": "ClusterIP", "selector": labels(service, version), "ports": ports},
     }
-
-
-def _endpoint_port(spec: ContainerServiceSpec) -> int | None:
-    return spec.public_endpoint.container_port if spec.public_endpoint else None
-
-
-def public_hosts(
-    service: str, uid: str, settings: Settings, domains: Sequence[DomainNames] = ()
-) -> list[str]:
-    """Every host the public endpoint serves: the generated one, then the custom domains."""
-    return [public_host(service, uid, settings)] + [d for entry in domains for d in entry.domains]
-
-
-def _route_metadata(service: str, uid: str, settings: Settings) -> dict[str, Any]:
-    metadata = _metadata(service, service, uid)
-    if settings.ingress_annotations:
-        metadata["annotations"] = dict(settings.ingress_annotations)
-    return metadata
-
-
-def render_ingress(
-    service: str,
-    uid: str,
-    spec: ContainerServiceSpec,
-    settings: Settings,
-    domains: Sequence[DomainNames] = (),
-) -> Manifest | None:
-    """The public endpoint as an Ingress, or None when the spec has none. An HTTPS container
-    is reached over HTTPS by what the Service port says (name https-<port>, appProtocol
-    https), with no controller-specific annotation."""
-    port = _endpoint_port(spec)
-    if port is None:
-        return None
-    backend = {"service": {"name": service, "port": {"number": port}}}
-    ingress_spec: dict[str, Any] = {
-        "tls": [
-            {
-                "hosts": [public_host(service, uid, settings)],
-                "secretName": settings.tls_secret_for(service),
-            }
-        ]
-        + [{"hosts": list(entry.domains), "secretName": entry.certificate} for entry in domains],
-        "rules": [
-            {
-                "host": host,
-                "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
-            }
-            for host in public_hosts(service, uid, settings, domains)
-        ],
-    }
-    if settings.ingress_class:
-        ingress_spec["ingressClassName"] = settings.ingress_class
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": _route_metadata(service, uid, settings),
-        "spec": ingress_spec,
-    }
-
-
-def render_http_route(
-    service: str,
-    uid: str,
-    spec: ContainerServiceSpec,
-    settings: Settings,
-    domains: Sequence[DomainNames] = (),
-) -> Manifest | None:
-    """The public endpoint as a Gateway API HTTPRoute attached to LIGHTSHIP_GATEWAY, or None
-    when the spec has none. TLS is the Gateway's listeners' (README: custom domains); an HTTPS
-    container is reached over HTTPS by the Service port's appProtocol."""
-    port = _endpoint_port(spec)
-    if port is None or settings.gateway is None:
-        return None
-    gateway = settings.gateway
-    parent = {
-        "group": GATEWAY_GROUP,
-        "kind": "Gateway",
-        "namespace": gateway.namespace,
-        "name": gateway.name,
-    }
-    if gateway.listener:
-        parent["sectionName"] = gateway.listener
-    return {
-        "apiVersion": f"{GATEWAY_GROUP}/v1",
-        "kind": "HTTPRoute",
-        "metadata": _route_metadata(service, uid, settings),
-        "spec": {
-            "parentRefs": [parent],
-            "hostnames": public_hosts(service, uid, settings, domains),
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "backendRefs": [{"name": service, "port": port}],
-                }
-            ],
-        },
-    }
-
-
-def route_kind(settings: Settings) -> str:
-    """The kind of the public route: HTTPRoute with LIGHTSHIP_GATEWAY, else Ingress."""
-    return "HTTPRoute" if settings.gateway else "Ingress"
-
-
-def render_route(
-    service: str,
-    uid: str,
-    spec: ContainerServiceSpec,
-    settings: Settings,
-    domains: Sequence[DomainNames] = (),
-) -> Manifest | None:
-    """The public route of the mode the settings choose: an HTTPRoute with LIGHTSHIP_GATEWAY,
-    else an Ingress."""
-    render = render_http_route if settings.gateway else render_ingress
-    return render(service, uid, spec, settings, domains)
 
 
 def render_revision(
@@ -314,7 +201,7 @@ def render_revision(
 ) -> Manifest:
     """The stored deployment of one version (DESIGN §2: capacity and settings are not part
     of it)."""
-    metadata = _metadata(revision_name(service, version), service, uid, version)
+    metadata = object_metadata(revision_name(service, version), service, uid, version)
     metadata["annotations"] = {GENERATION_ANNOTATION: str(generation)}
     return {
         "apiVersion": "apps/v1",

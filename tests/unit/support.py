@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lightship import power, render
+from lightship import power, public_route, render
 from lightship.api import (
     ContainerServiceSpec,
     ContainerServiceStatus,
@@ -70,7 +70,9 @@ def observed(
     if service is None and selected is not None:
         service = stamped(render.render_service("shop", UID, revisions[selected][1], selected))
     if ingress is None and selected is not None:
-        ingress = stamped(render.render_ingress("shop", UID, revisions[selected][1], SETTINGS))
+        ingress = stamped(
+            public_route.render_ingress("shop", UID, revisions[selected][1], SETTINGS)
+        )
     return Observed(
         name="shop",
         namespace="default",
