@@ -20,7 +20,8 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 SERVICE_LABEL = f"{GROUP}/service"
 VERSION_LABEL = f"{GROUP}/version"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-# How long a container has to stop after SIGTERM (Kubernetes' default grace period).
+# A deleted pod keeps serving for the drain (each container's preStop sleep) while it leaves the
+# endpoints, then has Kubernetes' default grace period to stop on SIGTERM.
 STOP_SECONDS = 30
 # The generation a ControllerRevision was made from: maps spec generations to versions.
 GENERATION_ANNOTATION = f"{GROUP}/generation"
@@ -156,9 +157,6 @@ def render_pod(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Always",
-        # A deleted pod keeps serving for the drain (each container's preStop sleep) while it
-        # leaves the endpoints and the gateway stops sending to it, then gets Kubernetes'
-        # default 30 s to stop on SIGTERM.
         "terminationGracePeriodSeconds": settings.drain_seconds + STOP_SECONDS,
         **power.pod_capacity(spec, settings),
     }
