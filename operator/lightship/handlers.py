@@ -17,7 +17,7 @@ import kopf
 from lightship import GROUP, KIND, PLURAL, VERSION, kopf_compat, leadership, metrics
 from lightship.cache import INDEXES, Cache, Key, slim
 from lightship.cluster import Cluster
-from lightship.queue import WorkQueue
+from lightship.queue import WORKERS, WorkQueue
 from lightship.reconcile import reconcile, report_failure
 from lightship.render import (
     GATEWAY_GROUP,
@@ -101,7 +101,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_instance = leadership.identity()
     settings.posting.event_name_prefix = "lightship-"
     settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=WORKERS))
 
 
 async def objects(
@@ -144,11 +144,13 @@ def register(cluster: Cluster, settings: Settings) -> None:
             return
         if type == "DELETED":
             metrics.SERVICES.forget((namespace, name))
+            queue.forget((namespace, name))
             return  # garbage collection removes the children
         cache.saw((namespace, name))
         observed = (body.get("status") or {}).get("observedGeneration")
-        if type in (None, "ADDED") or observed != body["metadata"].get("generation"):
-            queue.trigger((namespace, name))
+        generation = body["metadata"].get("generation")
+        if type in (None, "ADDED") or observed != generation:
+            queue.trigger((namespace, name), generation)
 
     # A child: its service is looked at again (a pod got ready or failed, a Service was edited,
     # a revision of another owner that held a name went away).
