@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test kstatus test test-chaos install deploy run crd bench
+.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test kstatus test test-chaos install deploy run crd bench bench-scale
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -24,6 +24,7 @@ help:
 	@echo "make deploy       apply manifests/ (the operator in the cluster)"
 	@echo "make dist         regenerate dist/install.yaml and the Helm chart charts/lightship/ from manifests/"
 	@echo "make bench        the benchmarks"
+	@echo "make bench-scale  the benchmarks at 1,000, 3,000 and 10,000 services (SIZES=\"1000 3000\")"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -107,3 +108,9 @@ run: venv
 bench: venv cluster-binaries
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+# How the cost grows: the bench at 1,000, 3,000 and 10,000 services (hours on 2 cores; SIZES=...
+# for fewer), each on a fresh cluster; bench/results/scale.{md,json,png}.
+bench-scale: venv cluster-binaries
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/scale.py $(SIZES)
