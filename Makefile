@@ -13,7 +13,7 @@ export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL := $(if $(wildcard $(CLUSTER_BIN)/kubectl),$(CLUSTER_BIN)/kubectl,kubectl)
 CRD := crds/lightship.dev_containerservicedeployments.yaml
 
-.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test kstatus test test-chaos install deploy run crd bench bench-traffic
+.PHONY: help venv system-deps cluster-binaries node-binaries helm-binary dist cluster cluster-down lint unit go-test kstatus test test-chaos install deploy run crd bench bench-scale bench-traffic
 
 help:
 	@echo "make run          local cluster (unless KUBECONFIG is set) + CRD + operator in the foreground"
@@ -24,6 +24,7 @@ help:
 	@echo "make deploy       apply manifests/ (the operator in the cluster)"
 	@echo "make dist         regenerate dist/install.yaml and the Helm chart charts/lightship/ from manifests/"
 	@echo "make bench        the benchmarks"
+	@echo "make bench-scale  the benchmarks at 1,000, 3,000 and 10,000 services (SIZES=\"1000 3000\")"
 	@echo "make bench-traffic  real traffic on the real node: time to serve a new image, against a Deployment"
 
 $(VENV)/.installed: pyproject.toml
@@ -109,6 +110,12 @@ run: venv
 bench: venv cluster-binaries
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+# How the cost grows: the bench at 1,000, 3,000 and 10,000 services (hours on 2 cores; SIZES=...
+# for fewer), each on a fresh cluster; bench/results/scale.{md,json,png}.
+bench-scale: venv cluster-binaries
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/scale.py $(SIZES)
 
 # Real traffic through the local gateway to the real node (the default cluster): apply -> first
 # answer of the new version, -> last answer of the old one, against a Deployment (not in make test).

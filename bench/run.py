@@ -44,6 +44,7 @@ CRD_FILE = ROOT / "crds" / "lightship.dev_containerservicedeployments.yaml"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The default Service range of the API server is a /24: too small for 2,000 Services.
 SERVICE_CIDR = "10.96.0.0/16"
+PODS_PER_NODE = 4000
 
 
 def say(message: str) -> None:
@@ -196,7 +197,38 @@ def kubectl(*args: str, stdin: str | None = None) -> str:
     ).stdout
 
 
-def prepare_cluster() -> None:
+def bench_nodes(pods: int) -> list[dict[str, Any]]:
+    """Simulated nodes with room for `pods` pods, whatever they request: the cluster's own two
+    (hack/cluster/nodes.yaml) hold 64 CPUs each, which about 500 pods of the benchmark's
+    size fill up."""
+    count = -(-pods // PODS_PER_NODE)
+    capacity = {"cpu": "100000", "memory": "1000Ti", "pods": str(PODS_PER_NODE)}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": f"bench-node-{index}",
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {"kubernetes.io/hostname": f"bench-node-{index}", "type": "kwok"},
+            },
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "allocatable": capacity,
+                "capacity": capacity,
+            },
+        }
+        for index in range(count)
+    ]
+
+
+def prepare_cluster(services: int, scale: int) -> None:
+    # Both systems' services at once, and a second pod each while their image changes.
+    nodes = bench_nodes(3 * services * scale)
+    kubectl(
+        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes})
+    )
+    kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=60s")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
     kubectl("wait", "--for=condition=established", "--timeout=60s", "-f", str(CRD_FILE))
     kubectl(
@@ -249,6 +281,11 @@ def api_client(pool: int) -> client.ApiClient:
 
 
 # -- phases ----------------------------------------------------------------------------------
+
+
+def burst_timeout(count: int) -> float:
+    """How long a burst of `count` services may take: 15 minutes, more at 10,000."""
+    return max(900.0, 0.3 * count)
 
 
 def names(prefix: str, count: int) -> list[str]:
@@ -349,7 +386,7 @@ def main() -> None:
     cluster_script("down")
     cluster_script("up")
     try:
-        prepare_cluster()
+        prepare_cluster(args.throughput_services, args.scale)
         run(args, results)
     finally:
         # The components' logs (not the audit log: large, and summed up above) outlive it.
@@ -426,7 +463,7 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
             meter = CpuMeter(plane)
             start = audit.offset(AUDIT_LOG)
             throughput["baseline"][action] = at_once(
-                baseline, n, action, args.scale, 900, args.threads
+                baseline, n, action, args.scale, burst_timeout(n), args.threads
             )
             throughput["baseline"][action]["cpu_seconds"] = meter.read()
             throughput["baseline"][action]["api"] = audit_window(
@@ -447,7 +484,7 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
         meter = CpuMeter({"operator": operator.pid, **plane})
         start = audit.offset(AUDIT_LOG)
         throughput["lightship"][action] = at_once(
-            lightship, n, action, args.scale, 900, args.threads
+            lightship, n, action, args.scale, burst_timeout(n), args.threads
         )
         end = audit.settle(AUDIT_LOG)
         if profiler is not None:

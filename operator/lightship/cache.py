@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,25 +71,20 @@ _POD_STATUS = frozenset({"phase", "reason", "message", "conditions", "containerS
 
 
 def slim(body: Mapping[str, Any], *, drop: tuple[str, ...] = ()) -> Manifest:
-    """The object as an index keeps it: the metadata the reconcile reads, and the rest but
-    `drop`; of a pod, the status fields that tell its state. Keys and short strings are
-    interned: thousands of objects repeat them, and each parsed event has copies of its own."""
+    """The object as a reconcile reads it: the metadata it reads, and the rest but `drop`; of
+    a pod, the status fields that tell its state."""
     obj = {k: v for k, v in body.items() if k not in drop}
     obj["metadata"] = {k: v for k, v in body["metadata"].items() if k in _METADATA}
     if body.get("kind") == "Pod" and "status" in obj:
         obj["status"] = {k: v for k, v in obj["status"].items() if k in _POD_STATUS}
-    compact: Manifest = _interned(obj)
-    return compact
+    return obj
 
 
-def _interned(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {sys.intern(k): _interned(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interned(v) for v in value]
-    if isinstance(value, str) and len(value) <= 64:
-        return sys.intern(value)
-    return value
+def pack(body: Mapping[str, Any], *, drop: tuple[str, ...] = ()) -> bytes:
+    """The object as an index keeps it: slim, as compact JSON text. Parsed, an object costs
+    several times its text (a dict for every mapping, an object for every value), for each of
+    the thousands the indexes hold; a reconcile parses only its own service's few objects."""
+    return json.dumps(slim(body, drop=drop), separators=(",", ":")).encode()
 
 
 def named(objects: list[Manifest], name: str) -> Manifest | None:
@@ -127,7 +122,9 @@ class IndexView:
 def view_of(indexes: Mapping[str, Any], key: Key) -> dict[str, list[Manifest]]:
     """Everything the indexes hold of one service, by kind."""
     return {
-        kind: list(indexes[index].get(key, ())) if index in indexes else []
+        kind: [json.loads(packed) for packed in indexes[index].get(key, ())]
+        if index in indexes
+        else []
         for kind, index in INDEXES.items()
     }
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client
+from kubernetes.client.api_client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from lightship import GROUP, PLURAL, VERSION, logs, render
+from lightship import GROUP, KIND, PLURAL, VERSION, logs, render
 from lightship.render import GATEWAY_GROUP, SERVICE_LABEL, Manifest
 
 log = logging.getLogger("lightship")
@@ -21,32 +20,69 @@ APPLY_PATCH = "application/apply-patch+yaml"
 FIELD_MANAGER = "lightship"
 
 
+# Where each kind lives in the API: its collection under a namespace.
+_COLLECTIONS = {
+    "Pod": "/api/v1/namespaces/{namespace}/pods",
+    "Service": "/api/v1/namespaces/{namespace}/services",
+    "ControllerRevision": "/apis/apps/v1/namespaces/{namespace}/controllerrevisions",
+    "Ingress": "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses",
+    "HTTPRoute": f"/apis/{GATEWAY_GROUP}/v1/namespaces/{{namespace}}/httproutes",
+    KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}",
+}
+
+
 class Cluster:
-    """The API server, as the operator reads and writes it."""
+    """The API server, as the operator reads and writes it: plain JSON requests on the
+    client's connection pool. The client's generated API classes are not used: importing them
+    builds a pydantic model for every kind they name, about 30 MiB of the operator's memory."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.networking = client.NetworkingV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
+    def __init__(self, api_client: ApiClient) -> None:
+        self.api = api_client
+        self.pod_logs = _PodLogs(self)
 
-    @staticmethod
-    def _json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        response = call(*args, _preload_content=False, **kwargs)
-        return json.loads(response.data)
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: tuple[float, float] | None = None,
+        **path_params: str,
+    ) -> Any:
+        """The urllib3 response of one request, its body unread; a refusal raises the
+        client's ApiException, as the generated calls do."""
+        request = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            path_params=path_params,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request, _request_timeout=timeout)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
-    @staticmethod
-    def _send(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return json.loads(self.request(method, path, **kwargs).data)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> None:
         """A write. Its response is read, which puts the connection back into the pool: an
         unread one is dropped, and the next request pays for a new TLS handshake."""
-        response = call(*args, _preload_content=False, **kwargs)
+        response = self.request(method, path, **kwargs)
         response.read()
         response.release_conn()
 
-    @classmethod
-    def _get_or_none(cls, call: Callable[..., Any], *args: Any) -> Manifest | None:
+    def _get_or_none(self, kind: str, namespace: str, name: str) -> Manifest | None:
         try:
-            result: Manifest = cls._json(call, *args)
+            result: Manifest = self._json(
+                "GET", _COLLECTIONS[kind] + "/{name}", namespace=namespace, name=name
+            )
             return result
         except ApiException as error:
             if error.status == 404:
@@ -54,37 +90,20 @@ class Cluster:
             raise
 
     def service_object(self, namespace: str, name: str) -> Manifest | None:
-        return self._get_or_none(
-            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-        )
+        return self._get_or_none(KIND, namespace, name)
 
     def children(self, kind: str, namespace: str, name: str) -> list[Manifest]:
         """The pods or revisions labelled as the service's, whoever controls them."""
-        call: Callable[..., Any] = {
-            "Pod": self.core.list_namespaced_pod,
-            "ControllerRevision": self.apps.list_namespaced_controller_revision,
-        }[kind]
         items: list[Manifest] = self._json(
-            call, namespace, label_selector=f"{SERVICE_LABEL}={name}"
+            "GET",
+            _COLLECTIONS[kind],
+            query=[("labelSelector", f"{SERVICE_LABEL}={name}")],
+            namespace=namespace,
         )["items"]
         return items
 
-    def _http_routes(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """A CustomObjectsApi call on HTTPRoutes, taking (name, namespace, ...) as the typed
-        calls do."""
-
-        def on_http_route(name: str, namespace: str, *args: Any, **kwargs: Any) -> Any:
-            return call(GATEWAY_GROUP, "v1", namespace, "httproutes", name, *args, **kwargs)
-
-        return on_http_route
-
     def get(self, kind: str, namespace: str, name: str) -> Manifest | None:
-        call: Callable[..., Any] = {
-            "Service": self.core.read_namespaced_service,
-            "Ingress": self.networking.read_namespaced_ingress,
-            "HTTPRoute": self._http_routes(self.custom.get_namespaced_custom_object),
-        }[kind]
-        return self._get_or_none(call, name, namespace)
+        return self._get_or_none(kind, namespace, name)
 
     def create(self, namespace: str, manifest: Manifest) -> bool:
         """Creates the object; False when one of its name exists already."""
@@ -92,13 +111,22 @@ class Cluster:
         try:
             if kind == "Pod":
                 self._send(
-                    self.core.create_namespaced_pod,
-                    namespace,
-                    manifest,
-                    field_manager=FIELD_MANAGER,
+                    "POST",
+                    _COLLECTIONS[kind],
+                    query=[("fieldManager", FIELD_MANAGER)],
+                    body=manifest,
+                    namespace=namespace,
                 )
             elif kind == "ControllerRevision":
-                self._create_revision(namespace, manifest)
+                # Its YAML text (stored_exactly), which the API server converts itself.
+                self._send(
+                    "POST",
+                    _COLLECTIONS[kind],
+                    query=[("fieldManager", FIELD_MANAGER)],
+                    body=stored_exactly(manifest),
+                    content_type="application/yaml",
+                    namespace=namespace,
+                )
             else:
                 self.apply(namespace, manifest, take_over=False)
         except ApiException as error:
@@ -107,54 +135,24 @@ class Cluster:
             return False
         return True
 
-    def _create_revision(self, namespace: str, revision: Manifest) -> None:
-        """Creates a ControllerRevision from its YAML text (stored_exactly). The typed client
-        takes only objects, which it sends as JSON: the request is made by hand."""
-        api = self.apps.api_client
-        request = api.param_serialize(
-            method="POST",
-            resource_path="/apis/apps/v1/namespaces/{namespace}/controllerrevisions",
-            path_params={"namespace": namespace},
-            query_params=[("fieldManager", FIELD_MANAGER)],
-            header_params={"Content-Type": "application/yaml", "Accept": "application/json"},
-            body=stored_exactly(revision),
-            auth_settings=["BearerToken"],
-        )
-        response = api.call_api(*request)
-        response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=None, data=None)
-
     def apply(self, namespace: str, manifest: Manifest, *, take_over: bool = True) -> None:
         """Server-side apply of a Service or Ingress: the object becomes `manifest` in every
         field the operator sets, and loses those it set before and sets no more. Without
         `take_over`, a field another manager set to another value is a conflict (409): a
         create never merges into an object someone else made meanwhile."""
-        call: Callable[..., Any] = {
-            "Service": self.core.patch_namespaced_service,
-            "Ingress": self.networking.patch_namespaced_ingress,
-            "HTTPRoute": self._http_routes(self.custom.patch_namespaced_custom_object),
-        }[manifest["kind"]]
         self._send(
-            call,
-            manifest["metadata"]["name"],
-            namespace,
-            manifest,
-            field_manager=FIELD_MANAGER,
-            force=take_over,
-            _content_type=APPLY_PATCH,
+            "PATCH",
+            _COLLECTIONS[manifest["kind"]] + "/{name}",
+            query=[("fieldManager", FIELD_MANAGER), ("force", take_over)],
+            body=manifest,
+            content_type=APPLY_PATCH,
+            namespace=namespace,
+            name=manifest["metadata"]["name"],
         )
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        call: Callable[..., Any] = {
-            "Pod": self.core.delete_namespaced_pod,
-            "Service": self.core.delete_namespaced_service,
-            "Ingress": self.networking.delete_namespaced_ingress,
-            "HTTPRoute": self._http_routes(self.custom.delete_namespaced_custom_object),
-            "ControllerRevision": self.apps.delete_namespaced_controller_revision,
-        }[kind]
         try:
-            self._send(call, name, namespace)
+            self._send("DELETE", _COLLECTIONS[kind] + "/{name}", namespace=namespace, name=name)
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -167,7 +165,7 @@ class Cluster:
         found = {}
         for container in containers:
             try:
-                found[container] = logs.read_tail(self.core, namespace, pod, container)
+                found[container] = logs.read_tail(self.pod_logs, namespace, pod, container)
             except Exception as error:
                 reason = error.reason if isinstance(error, ApiException) else error
                 log.warning(
@@ -183,14 +181,38 @@ class Cluster:
         from an old state (a lagging watch, a second operator) never replaces a newer one."""
         metadata = {"resourceVersion": resource_version} if resource_version else {}
         self._send(
-            self.custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            {"metadata": metadata, "status": status},
-            _content_type=MERGE_PATCH,
+            "PATCH",
+            _COLLECTIONS[KIND] + "/{name}/status",
+            body={"metadata": metadata, "status": status},
+            content_type=MERGE_PATCH,
+            namespace=namespace,
+            name=name,
+        )
+
+
+class _PodLogs:
+    """A pod's log, read as logs.read_tail asks for it (the generated CoreV1Api's call)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def read_namespaced_pod_log(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        container: str,
+        tail_lines: int,
+        _preload_content: bool,
+        _request_timeout: tuple[float, float],
+    ) -> Any:
+        return self.cluster.request(
+            "GET",
+            _COLLECTIONS["Pod"] + "/{name}/log",
+            query=[("container", container), ("tailLines", tail_lines)],
+            timeout=_request_timeout,
+            namespace=namespace,
+            name=name,
         )
 
 

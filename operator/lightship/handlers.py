@@ -15,13 +15,13 @@ from typing import Any, cast
 import kopf
 
 from lightship import GROUP, KIND, PLURAL, VERSION, kopf_compat, leadership, metrics
-from lightship.cache import INDEXES, Cache, Key, slim
+from lightship.cache import INDEXES, Cache, Key, pack
 from lightship.claims import INDEX as CLAIMS_INDEX
 from lightship.claims import DomainClaims
 from lightship.claims import index as claims_index
 from lightship.cluster import Cluster
 from lightship.public_route import route_kind
-from lightship.queue import WorkQueue
+from lightship.queue import WORKERS, WorkQueue
 from lightship.reconcile import reconcile, report_failure
 from lightship.render import (
     GATEWAY_GROUP,
@@ -71,15 +71,15 @@ def watched_children(settings: Settings) -> tuple[tuple[str, str, str, tuple[str
     return (*CHILDREN, ROUTES[route_kind(settings)])
 
 
-def _index_by_service(drop: tuple[str, ...]) -> Callable[..., Awaitable[dict[Key, Manifest]]]:
-    """An index of one child kind: each child by (namespace, service), slimmed. A coroutine:
+def _index_by_service(drop: tuple[str, ...]) -> Callable[..., Awaitable[dict[Key, bytes]]]:
+    """An index of one child kind: each child by (namespace, service), packed. A coroutine:
     kopf would run a plain function in its thread pool, behind the reconciles, and lag."""
 
     async def index(
         namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
-    ) -> dict[Key, Manifest]:
+    ) -> dict[Key, bytes]:
         service = labels.get(SERVICE_LABEL)
-        return {(namespace, service): slim(body, drop=drop)} if namespace and service else {}
+        return {(namespace, service): pack(body, drop=drop)} if namespace and service else {}
 
     return index
 
@@ -104,14 +104,17 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_instance = leadership.identity()
     settings.posting.event_name_prefix = "lightship-"
     settings.networking.error_backoffs = [1, 2, 5, 10, 10, 10]
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=16))
+    # kopf keeps a worker for each object that had an event, for this long after its last
+    # one, and the worker holds that event's whole body meanwhile: after a burst of 1,000
+    # services, 5,000 bodies for 5 s (kopf's default), the operator's peak memory. A worker is
+    # cheap to start again.
+    settings.queueing.idle_timeout = 0.5
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=WORKERS))
 
 
-async def objects(
-    namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[Key, Manifest]:
+async def objects(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, bytes]:
     """The index of the objects, by (namespace, name)."""
-    return {(namespace, name): slim(body)} if namespace else {}
+    return {(namespace, name): pack(body)} if namespace else {}
 
 
 def register(cluster: Cluster, settings: Settings) -> None:
@@ -154,11 +157,13 @@ def register(cluster: Cluster, settings: Settings) -> None:
             queue.trigger(rival)
         if type == "DELETED":
             metrics.SERVICES.forget((namespace, name))
+            queue.forget((namespace, name))
             return  # garbage collection removes the children
         cache.saw((namespace, name))
         observed = (body.get("status") or {}).get("observedGeneration")
-        if type in (None, "ADDED") or observed != body["metadata"].get("generation"):
-            queue.trigger((namespace, name))
+        generation = body["metadata"].get("generation")
+        if type in (None, "ADDED") or observed != generation:
+            queue.trigger((namespace, name), generation)
 
     # A child: its service is looked at again (a pod got ready or failed, a Service was edited,
     # a revision of another owner that held a name went away).

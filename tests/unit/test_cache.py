@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from lightship import KIND
-from lightship.cache import INDEXES, Cache, Expectation, shows, slim
+from lightship.cache import INDEXES, Cache, Expectation, pack, shows, slim
 
 
 def objects(**kinds: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -77,7 +77,10 @@ def test_slim_drops_managed_fields_and_what_is_asked() -> None:
 
 def indexes(**kinds: list[dict[str, Any]]) -> dict[str, dict[tuple[str, str], list[Any]]]:
     """kopf's indexes as the cache reads them, holding service ("default", "shop")."""
-    return {index: {("default", "shop"): kinds.get(kind, [])} for kind, index in INDEXES.items()}
+    return {
+        index: {("default", "shop"): [pack(o) for o in kinds.get(kind, [])]}
+        for kind, index in INDEXES.items()
+    }
 
 
 def test_a_view_is_given_once_the_indexes_show_the_last_writes() -> None:
@@ -89,7 +92,7 @@ def test_a_view_is_given_once_the_indexes_show_the_last_writes() -> None:
         waiting = asyncio.create_task(cache.view(("default", "shop"), timeout=30))
         await asyncio.sleep(0.01)
         assert not waiting.done()  # the pod is not shown yet
-        held[INDEXES["Pod"]][("default", "shop")].append(obj("shop-v1-0"))
+        held[INDEXES["Pod"]][("default", "shop")].append(pack(obj("shop-v1-0")))
         cache.saw(("default", "shop"))
         view = await asyncio.wait_for(waiting, 5)
         assert view is not None

@@ -178,3 +178,40 @@ def test_after_a_failed_run_the_next_reads_the_api_server(
         return reconcile
 
     assert asyncio.run(scenario()).runs == [(SHOP, True), (SHOP, False)]
+
+
+def test_when_threads_are_short_the_service_that_asked_first_goes_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A burst: more services wait than threads run. A service's next pass (its pod got
+    ready) goes before the first pass of a service that asked later; a new spec asks anew."""
+    monkeypatch.setattr(queue, "WORKERS", 1)
+    first, second, third = (("default", name) for name in ("a", "b", "c"))
+    gate = threading.Semaphore(0)  # lets one held run end per release
+    order: list[Key] = []
+
+    def reconcile(key: Key, view: IndexView | None, wrote: list[Expectation]) -> None:
+        order.append(key)
+        gate.acquire(timeout=10)
+
+    async def scenario() -> None:
+        work = WorkQueue(Cache(), reconcile, no_report)
+        work.trigger(first, 1)
+        await until(lambda: order == [first])
+        for key in (second, third):
+            await asyncio.sleep(0.01)  # each asks a little later than the one before
+            work.trigger(key, 1)
+        gate.release()
+        await until(lambda: order == [first, second])
+        work.trigger(first, 1)  # the same spec (a child changed): its place in line is kept
+        gate.release()
+        await until(lambda: order == [first, second, first])
+        work.trigger(second, 2)  # a new spec: at the end of the line, after the third
+        await asyncio.sleep(0.01)
+        gate.release()
+        gate.release()
+        await until(lambda: len(order) == 5)
+        gate.release()
+
+    asyncio.run(scenario())
+    assert order == [first, second, first, third, second]
