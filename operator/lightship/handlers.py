@@ -28,7 +28,6 @@ from lightship.render import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     SERVICE_LABEL,
-    Manifest,
 )
 from lightship.settings import Settings
 
@@ -117,26 +116,40 @@ async def objects(namespace: str | None, name: str, body: kopf.Body, **_: Any) -
     return {(namespace, name): pack(body)} if namespace else {}
 
 
-def register(cluster: Cluster, settings: Settings) -> None:
-    """Registers the handlers with kopf's default registry."""
-    kopf_compat.release_index_holds_of_ended_watches()
-    cache = Cache()
-    claims = DomainClaims()
-    queue = WorkQueue(
+def _work_queue(
+    cluster: Cluster, settings: Settings, cache: Cache, claims: DomainClaims
+) -> WorkQueue:
+    """The queue of reconciles: each pass reads the cache and the domains other services hold."""
+    return WorkQueue(
         cache,
         functools.partial(reconcile, cluster, settings, domains_taken=claims.taken),
         lambda key, error, failures: asyncio.to_thread(
             report_failure, cluster, key, error, failures
         ),
     )
-    managed = {MANAGED_BY_LABEL: MANAGED_BY}
-    children = watched_children(settings)
-    kopf.on.startup()(configure)
-    # The indexes the reconcile reads (INDEXES): each object by (namespace, service).
+
+
+def _register_indexes(
+    children: tuple[tuple[str, str, str, tuple[str, ...]], ...], managed: Mapping[str, str]
+) -> None:
+    """The indexes the reconcile reads (INDEXES): each object by (namespace, service), and the
+    custom domains each service claims."""
     kopf.index(GROUP, VERSION, PLURAL, id=INDEXES[KIND])(objects)
     kopf.index(GROUP, VERSION, PLURAL, id=CLAIMS_INDEX)(claims_index)
     for group, plural, kind, drop in children:
         kopf.index(group, plural, labels=managed, id=INDEXES[kind])(_index_by_service(drop))
+
+
+def register(cluster: Cluster, settings: Settings) -> None:
+    """Registers the handlers with kopf's default registry."""
+    kopf_compat.release_index_holds_of_ended_watches()
+    cache = Cache()
+    claims = DomainClaims()
+    queue = _work_queue(cluster, settings, cache, claims)
+    managed = {MANAGED_BY_LABEL: MANAGED_BY}
+    children = watched_children(settings)
+    kopf.on.startup()(configure)
+    _register_indexes(children, managed)
 
     # The object: a spec generation that its status has not caught up with is a version to
     # make, whether it comes from a create, an update, a lost status or the operator's start
