@@ -62,7 +62,7 @@ def baseline_manifests(name: str, wire_spec: dict[str, Any]) -> list[Obj]:
     assert service is not None
     service["metadata"] = {"name": name, "labels": labels}
     service["spec"]["selector"] = labels
-    ingress = public_route.render_ingress(name, BASELINE_UID, spec, Settings())
+    ingress = public_route.render_route(name, BASELINE_UID, spec, Settings())
     assert ingress is not None
     ingress["metadata"] = {"name": name, "labels": labels}
     return [deployment, service, ingress]

@@ -50,8 +50,10 @@ def status(
     settings: Settings,
     versions: list[DeploymentVersion],
     capacity: Capacity = Capacity(),
+    applied_route: Manifest | None = None,
 ) -> tuple[ContainerServiceStatus, list[Event]]:
-    """The status of the decided versions (newest first), and the events of its conditions."""
+    """The status of the decided versions (newest first), and the events of its conditions;
+    `applied_route`: the public route this pass writes, if it does."""
     active = next((v for v in versions if v.state == VersionState.Active), None)
     activating = next((v for v in versions if v.state == VersionState.Activating), None)
     newest = versions[0] if versions else None
@@ -68,7 +70,7 @@ def status(
         *outcome(o, active, activating, newest, capacity),
         progressing(activating, newest),
         conflict(o),
-        route_rejected(o, settings),
+        route_rejected(o, settings, applied_route),
         *history_unreadable(o),
     ]
     previous = o.status.conditions if o.status else []
@@ -202,10 +204,14 @@ def conflict(o: Observed) -> Mark:
     return ("Conflict", "True", "ForeignObject" if held else "DomainInUse", "; ".join(messages))
 
 
-def route_rejected(o: Observed, settings: Settings) -> Mark:
+def route_rejected(o: Observed, settings: Settings, applied: Manifest | None = None) -> Mark:
     """The public route as its controller reports it: a route the gateway refuses is a visible
-    problem (True, with the gateway's reason), not a silent one."""
+    problem (True, with the gateway's reason), not a silent one. A route this pass creates
+    (`applied`) is one no controller has answered yet, said now rather than in a status write
+    of its own."""
     own = o.ingress if o.ingress is not None and render.controlled_by(o.ingress, o.uid) else None
+    if own is None and o.ingress is None:
+        own = applied
     if own is None:
         return ("RouteRejected", "False", "NoRoute", "the service has no public route")
     answer = route_status(own, settings.gateway)

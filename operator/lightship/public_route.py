@@ -4,15 +4,11 @@ with LIGHTSHIP_GATEWAY. Pure: no I/O."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from lightship.api import ContainerServiceSpec, DomainNames
 from lightship.render import GATEWAY_GROUP, Manifest, object_metadata, public_host
-from lightship.settings import Settings
-
-
-def _endpoint_port(spec: ContainerServiceSpec) -> int | None:
-    return spec.public_endpoint.container_port if spec.public_endpoint else None
+from lightship.settings import GatewayRef, Settings
 
 
 def public_hosts(
@@ -22,32 +18,27 @@ def public_hosts(
     return [public_host(service, uid, settings)] + [d for entry in domains for d in entry.domains]
 
 
-def _route_metadata(service: str, uid: str, settings: Settings) -> dict[str, Any]:
-    metadata = object_metadata(service, service, uid)
-    if settings.ingress_annotations:
-        metadata["annotations"] = dict(settings.ingress_annotations)
-    return metadata
+class _Route(NamedTuple):
+    """What both kinds of route say: the Service they send to, its port, the hosts and the
+    metadata."""
+
+    service: str
+    port: int
+    hosts: list[str]
+    metadata: dict[str, Any]
 
 
-def render_ingress(
-    service: str,
-    uid: str,
-    spec: ContainerServiceSpec,
-    settings: Settings,
-    domains: Sequence[DomainNames] = (),
-) -> Manifest | None:
-    """The public endpoint as an Ingress, or None when the spec has none. An HTTPS container
-    is reached over HTTPS by what the Service port says (name https-<port>, appProtocol
-    https), with no controller-specific annotation."""
-    port = _endpoint_port(spec)
-    if port is None:
-        return None
-    backend = {"service": {"name": service, "port": {"number": port}}}
+def _ingress(
+    route: _Route, uid: str, settings: Settings, domains: Sequence[DomainNames]
+) -> Manifest:
+    """An Ingress. An HTTPS container is reached over HTTPS by what the Service port says (name
+    https-<port>, appProtocol https), with no controller-specific annotation."""
+    backend = {"service": {"name": route.service, "port": {"number": route.port}}}
     ingress_spec: dict[str, Any] = {
         "tls": [
             {
-                "hosts": [public_host(service, uid, settings)],
-                "secretName": settings.tls_secret_for(service),
+                "hosts": [public_host(route.service, uid, settings)],
+                "secretName": settings.tls_secret_for(route.service),
             }
         ]
         + [{"hosts": list(entry.domains), "secretName": entry.certificate} for entry in domains],
@@ -56,7 +47,7 @@ def render_ingress(
                 "host": host,
                 "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
             }
-            for host in public_hosts(service, uid, settings, domains)
+            for host in route.hosts
         ],
     }
     if settings.ingress_class:
@@ -64,25 +55,15 @@ def render_ingress(
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _route_metadata(service, uid, settings),
+        "metadata": route.metadata,
         "spec": ingress_spec,
     }
 
 
-def render_http_route(
-    service: str,
-    uid: str,
-    spec: ContainerServiceSpec,
-    settings: Settings,
-    domains: Sequence[DomainNames] = (),
-) -> Manifest | None:
-    """The public endpoint as a Gateway API HTTPRoute attached to LIGHTSHIP_GATEWAY, or None
-    when the spec has none. TLS is the Gateway's listeners' (README: custom domains); an HTTPS
-    container is reached over HTTPS by the Service port's appProtocol."""
-    port = _endpoint_port(spec)
-    if port is None or settings.gateway is None:
-        return None
-    gateway = settings.gateway
+def _http_route(route: _Route, gateway: GatewayRef) -> Manifest:
+    """A Gateway API HTTPRoute attached to the gateway. TLS is the Gateway's listeners' (README:
+    custom domains); an HTTPS container is reached over HTTPS by the Service port's
+    appProtocol."""
     parent = {
         "group": GATEWAY_GROUP,
         "kind": "Gateway",
@@ -94,14 +75,14 @@ def render_http_route(
     return {
         "apiVersion": f"{GATEWAY_GROUP}/v1",
         "kind": "HTTPRoute",
-        "metadata": _route_metadata(service, uid, settings),
+        "metadata": route.metadata,
         "spec": {
             "parentRefs": [parent],
-            "hostnames": public_hosts(service, uid, settings, domains),
+            "hostnames": route.hosts,
             "rules": [
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "backendRefs": [{"name": service, "port": port}],
+                    "backendRefs": [{"name": route.service, "port": route.port}],
                 }
             ],
         },
@@ -120,7 +101,19 @@ def render_route(
     settings: Settings,
     domains: Sequence[DomainNames] = (),
 ) -> Manifest | None:
-    """The public route of the mode the settings choose: an HTTPRoute with LIGHTSHIP_GATEWAY,
-    else an Ingress."""
-    render = render_http_route if settings.gateway else render_ingress
-    return render(service, uid, spec, settings, domains)
+    """The public endpoint's route, or None when the spec has none: an HTTPRoute with
+    LIGHTSHIP_GATEWAY, else an Ingress."""
+    if spec.public_endpoint is None:
+        return None
+    metadata = object_metadata(service, service, uid)
+    if settings.ingress_annotations:
+        metadata["annotations"] = dict(settings.ingress_annotations)
+    route = _Route(
+        service,
+        spec.public_endpoint.container_port,
+        public_hosts(service, uid, settings, domains),
+        metadata,
+    )
+    if settings.gateway:
+        return _http_route(route, settings.gateway)
+    return _ingress(route, uid, settings, domains)

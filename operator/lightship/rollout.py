@@ -55,7 +55,9 @@ def plan(o: Observed, settings: Settings) -> Plan:
     running = {v.version for v in versions.values() if v.state in RUNNING}
     unwanted = children.unwanted_pods(o.pods, running)
     newest_first = sorted(versions.values(), key=lambda v: v.version, reverse=True)
-    status, told = lifecycle.status(o, settings, newest_first, serving.capacity)
+    status, told = lifecycle.status(
+        o, settings, newest_first, serving.capacity, serving.routes.apply_ingress
+    )
     requeue_after = step.requeue_after
     if target.held is not None:
         requeue_after = HELD_NAME_RETRY_SECONDS

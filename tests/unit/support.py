@@ -70,9 +70,7 @@ def observed(
     if service is None and selected is not None:
         service = stamped(render.render_service("shop", UID, revisions[selected][1], selected))
     if ingress is None and selected is not None:
-        ingress = stamped(
-            public_route.render_ingress("shop", UID, revisions[selected][1], SETTINGS)
-        )
+        ingress = stamped(public_route.render_route("shop", UID, revisions[selected][1], SETTINGS))
     return Observed(
         name="shop",
         namespace="default",

@@ -176,8 +176,8 @@ def test_kubelet_probe_uses_https_for_an_https_endpoint() -> None:
     # The route says nothing of the backend's protocol: the Service port does (name https-443,
     # appProtocol https), which Ingress controllers and Gateway API implementations read.
     for route in (
-        public_route.render_ingress("shop", UID, spec, SETTINGS),
-        public_route.render_http_route("shop", UID, spec, GATEWAY_SETTINGS),
+        public_route.render_route("shop", UID, spec, SETTINGS),
+        public_route.render_route("shop", UID, spec, GATEWAY_SETTINGS),
     ):
         assert route is not None
         assert "annotations" not in route["metadata"]
@@ -220,7 +220,7 @@ def test_ingress_host_tls_and_backend() -> None:
         ingress_annotations={"cert-manager.io/cluster-issuer": "letsencrypt"},
         tls_secret="wildcard-{service}",
     )
-    ingress = public_route.render_ingress("shop", UID, SHOP, settings)
+    ingress = public_route.render_route("shop", UID, SHOP, settings)
     assert ingress is not None
     host = f"shop.{render.service_id(UID)}.eu-1.cs.example.com"
     assert ingress["spec"]["ingressClassName"] == "nginx"
@@ -235,7 +235,7 @@ def test_ingress_host_tls_and_backend() -> None:
 
 
 def test_ingress_serves_custom_domains_with_their_certificates() -> None:
-    ingress = public_route.render_ingress("shop", UID, SHOP, SETTINGS, DOMAINS)
+    ingress = public_route.render_route("shop", UID, SHOP, SETTINGS, DOMAINS)
     assert ingress is not None
     assert ingress["spec"]["tls"] == [
         {"hosts": [HOST], "secretName": "shop-tls"},
@@ -249,7 +249,7 @@ def test_ingress_serves_custom_domains_with_their_certificates() -> None:
 
 
 def test_http_route_attaches_to_the_gateway_for_every_host() -> None:
-    route = public_route.render_http_route("shop", UID, SHOP, GATEWAY_SETTINGS, DOMAINS)
+    route = public_route.render_route("shop", UID, SHOP, GATEWAY_SETTINGS, DOMAINS)
     assert route is not None
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["kind"] == "HTTPRoute"
@@ -280,7 +280,7 @@ def test_http_route_names_the_listener_and_carries_the_annotations() -> None:
         gateway=GatewayRef("infra", "public", "https"),
         ingress_annotations={"example.com/team": "shop"},
     )
-    route = public_route.render_http_route("shop", UID, SHOP, settings)
+    route = public_route.render_route("shop", UID, SHOP, settings)
     assert route is not None
     assert route["spec"]["parentRefs"][0]["sectionName"] == "https"
     assert route["metadata"]["annotations"] == {"example.com/team": "shop"}

@@ -67,7 +67,7 @@ def first_pod_name_held(age: float) -> Observed:
 
 def with_ingress_annotation(current: Observed) -> Observed:
     """The Ingress as an earlier rendering left it: with an annotation no longer rendered."""
-    earlier = public_route.render_ingress("shop", UID, spec(), SETTINGS)
+    earlier = public_route.render_route("shop", UID, spec(), SETTINGS)
     earlier["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}
     return replace(current, ingress=stamped(earlier))
 
@@ -89,7 +89,7 @@ def serving_domains(current: Observed, *hosts: str) -> Observed:
         for entry in WITH_DOMAINS.public_domain_names
         if set(entry.domains) & set(hosts)
     ]
-    ingress = public_route.render_ingress("shop", UID, spec(), SETTINGS, served)
+    ingress = public_route.render_route("shop", UID, spec(), SETTINGS, served)
     return replace(current, ingress=stamped(ingress))
 
 

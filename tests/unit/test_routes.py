@@ -152,3 +152,16 @@ def test_route_rejected_condition(route: dict[str, Any] | None, expected: tuple[
     assert kind == "RouteRejected"
     assert (status, reason) == expected
     assert message
+
+
+def test_a_route_this_pass_creates_is_reported_unanswered_at_once() -> None:
+    """The status written with the route's creation already says NoAnswer, so the next pass
+    has no condition to change (one status write fewer per first version)."""
+    settings = Settings(gateway=GATEWAY)
+    created = _owned(_http_route())
+    _, status, reason, message = lifecycle.route_rejected(_observed(None), settings, created)
+    assert (status, reason) == ("False", "NoAnswer")
+    assert "HTTPRoute shop" in message
+    # A name another owner holds is not this pass's to create: still no route of its own.
+    foreign = _http_route(_parent(_condition("Accepted", "False")))
+    assert lifecycle.route_rejected(_observed(foreign), settings, created)[2] == "NoRoute"
