@@ -67,7 +67,9 @@ _METADATA = frozenset(
     }
 )
 # ... and of a pod's status (pods.observe_pod).
-_POD_STATUS = frozenset({"phase", "reason", "message", "conditions", "containerStatuses"})
+_POD_STATUS = frozenset(
+    {"phase", "reason", "message", "conditions", "containerStatuses", "initContainerStatuses"}
+)
 
 
 def slim(body: Mapping[str, Any], *, drop: tuple[str, ...] = ()) -> Manifest:

@@ -54,8 +54,11 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod:
     metadata, status = pod["metadata"], pod.get("status") or {}
     conditions = status.get("conditions") or []
     containers = status.get("containerStatuses") or []
+    # The health-check prober is a native sidecar, an init container: one it cannot pull or
+    # start fails the version as the endpoint's own container would.
+    sidecars = status.get("initContainerStatuses") or []
     phase = status.get("phase")
-    failure = next(filter(None, map(container_failure, containers)), None)
+    failure = next(filter(None, map(container_failure, [*containers, *sidecars])), None)
     if failure is None and phase == "Failed":
         failure = Failure(
             status.get("reason") or "PodFailed", status.get("message") or "the pod failed"

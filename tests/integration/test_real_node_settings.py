@@ -9,6 +9,9 @@ that served before keeps serving.
 from __future__ import annotations
 
 import base64
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +23,11 @@ from tests.integration.real_node import (
     ask,
     container,
     crane,
+    create_real_namespace,
+    endpoint,
     registry_secret,
 )
-from tests.integration.support import Cluster, Services
+from tests.integration.support import SESSION, Cluster, Operator, Services
 from tests.integration.test_real_node import (  # noqa: F401
     DEADLINE,
     UNSCHEDULABLE_GRACE,
@@ -157,3 +162,41 @@ def test_a_power_no_node_can_hold_fails_the_version_as_the_scheduler_says(
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions["Stalled"] == ("True", "Unschedulable")
     assert serving_uids(real, "shop", 1) == before
+
+
+@pytest.fixture
+def missing_prober(
+    cluster: Cluster, crd: None, api_client: client.ApiClient, tmp_path: Path
+) -> Iterator[Services]:
+    """A real-node namespace served by an operator of its own whose prober image does not exist,
+    and whose activation deadline (10 minutes) is far beyond the test's wait."""
+    prefix = f"{SESSION}p"
+    namespace = f"{prefix}-{secrets.token_hex(3)}"
+    create_real_namespace(cluster, namespace)
+    running = Operator(
+        cluster,
+        tmp_path / "operator.log",
+        {
+            "LIGHTSHIP_NAMESPACES": f"{prefix}-*",
+            "LIGHTSHIP_PROBE_IMAGE": "127.0.0.1:5000/lightship/prober:missing",
+            "LIGHTSHIP_ACTIVATION_TIMEOUT_SECONDS": "600",
+        },
+    )
+    running.start()
+    yield Services(api_client, cluster, namespace)
+    running.stop()
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    assert "Traceback" not in running.log(), running.log()[-5000:]
+
+
+def test_a_prober_that_cannot_be_pulled_fails_the_version_by_the_kubelets_reason(
+    missing_prober: Services,
+) -> None:
+    """The health-check prober is a native sidecar (an init container): its pull failure is
+    read from the pod's initContainerStatuses and fails the version with the kubelet's reason,
+    long before the activation deadline would."""
+    missing_prober.apply("shop", {"containers": [container()], "publicEndpoint": endpoint()})
+    entry = wait_failed(missing_prober, "shop", 1, timeout=300)
+    assert entry["reason"] == "ImagePullBackOff", entry
+    assert "container lightship-health-check" in entry["message"], entry
+    assert "prober:missing" in entry["message"], entry

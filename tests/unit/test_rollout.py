@@ -571,6 +571,31 @@ def pod_manifest(status: dict[str, Any], deleting: bool = False) -> dict[str, An
             None,
             False,
         ),
+        (  # the health-check prober (a native sidecar) cannot be pulled
+            {
+                "phase": "Pending",
+                "initContainerStatuses": [
+                    {
+                        "name": "lightship-health-check",
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": 'Back-off pulling image "prober:none"',
+                            }
+                        },
+                    }
+                ],
+                "containerStatuses": [
+                    {"name": "web", "state": {"waiting": {"reason": "PodInitializing"}}}
+                ],
+            },
+            False,
+            Failure(
+                "ImagePullBackOff",
+                'container lightship-health-check: Back-off pulling image "prober:none"',
+            ),
+            False,
+        ),
         (
             {"phase": "Failed", "reason": "Evicted", "message": "low on memory"},
             False,
