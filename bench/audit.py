@@ -36,6 +36,8 @@ def read(path: Path, start: int, end: int | None = None) -> list[Request]:
     """The requests logged between byte offsets `start` and `end` (default: the end) of the log,
     one per request: the ResponseComplete stage, or ResponseStarted for a watch, whose complete
     stage comes only when it ends."""
+    if end is not None and end < start:
+        raise RuntimeError(f"{path} shrank from {start} to {end} bytes: it was rotated")
     requests = []
     with path.open("rb") as log:
         log.seek(start)
