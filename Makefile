@@ -24,7 +24,7 @@ help:
 	@echo "make deploy       apply manifests/ (the operator in the cluster)"
 	@echo "make dist         regenerate dist/install.yaml and the Helm chart charts/lightship/ from manifests/"
 	@echo "make bench        the benchmarks"
-	@echo "make bench-scale  the benchmarks at 1,000, 3,000 and 10,000 services (SIZES=\"1000 3000\")"
+	@echo "make bench-scale  the benchmarks at 1,000, 3,000 and 10,000 services (SIZES=\"1000 3000\", SKIP_BASELINE=1)"
 	@echo "make bench-traffic  real traffic on the real node: time to serve a new image, against a Deployment"
 
 $(VENV)/.installed: pyproject.toml
@@ -115,7 +115,7 @@ bench: venv cluster-binaries
 # for fewer), each on a fresh cluster; bench/results/scale.{md,json,png}.
 bench-scale: venv cluster-binaries
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/scale.py $(SIZES)
+	$(BIN)/python bench/scale.py $(SIZES) $(if $(SKIP_BASELINE),--skip-baseline)
 
 # Real traffic through the local gateway to the real node (the default cluster): apply -> first
 # answer of the new version, -> last answer of the old one, against a Deployment (not in make test).

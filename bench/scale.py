@@ -21,7 +21,7 @@ RESULTS = ROOT / "bench" / "results"
 SIZES = (1000, 3000, 10000)
 
 
-def run_size(size: int) -> None:
+def run_size(size: int, *, skip_baseline: bool) -> None:
     """One bench/run.py at `size` services (a short latency phase: it is not what grows)."""
     subprocess.run(
         [
@@ -31,6 +31,7 @@ def run_size(size: int) -> None:
             str(size),
             "--latency-services",
             "10",
+            *(["--skip-baseline"] if skip_baseline else []),
         ],
         check=True,
     )
@@ -132,10 +133,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("sizes", nargs="*", type=int, default=list(SIZES))
     parser.add_argument("--report", action="store_true", help="only redraw from kept figures")
+    parser.add_argument(
+        "--skip-baseline",
+        action="store_true",
+        help="Lightship only (at 10,000 the baseline's image change alone takes over an hour)",
+    )
     args = parser.parse_args()
     if not args.report:
         for size in args.sizes:
-            run_size(size)
+            run_size(size, skip_baseline=args.skip_baseline)
     rows = [
         figures(size, json.loads((RESULTS / f"scale-{size}.json").read_text()))
         for size in sorted(args.sizes)
