@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument(
         "--skip-baseline",
         action="store_true",
-        help="Lightship only (at 10,000 the baseline's image change alone takes over an hour)",
+        help="Lightship only (at 10,000 the baseline's image change is very slow on 2 cores)",
     )
     args = parser.parse_args()
     if not args.report:
