@@ -112,7 +112,8 @@ bench: venv cluster-binaries
 	$(BIN)/python bench/run.py
 
 # How the cost grows: the bench at 1,000, 3,000 and 10,000 services (hours on 2 cores; SIZES=...
-# for fewer), each on a fresh cluster; bench/results/scale.{md,json,png}.
+# for fewer, SKIP_BASELINE=1 for Lightship only), each on a fresh cluster;
+# bench/results/scale.{md,json,png}.
 bench-scale: venv cluster-binaries
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/scale.py $(SIZES) $(if $(SKIP_BASELINE),--skip-baseline)
